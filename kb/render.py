@@ -1,0 +1,51 @@
+"""Readable terminal output for `kb search` and `kb ask`."""
+from __future__ import annotations
+
+import re
+
+import click
+
+from kb.text import segmenter
+
+
+def snippet(text: str, terms: list[str], width: int = 160) -> str:
+    """A window of the passage around the first query term, terms in bold."""
+    flat = text.replace("\n", " ")
+    pos = min((flat.find(t) for t in terms if t and flat.find(t) >= 0), default=0)
+    start = max(0, pos - width // 3)
+    window = flat[start: start + width]
+    for t in sorted(set(terms), key=len, reverse=True):
+        if len(t) >= 2:
+            window = window.replace(t, click.style(t, bold=True, fg="yellow"))
+    return ("…" if start else "") + window + ("…" if start + width < len(flat) else "")
+
+
+def query_terms(result: dict) -> list[str]:
+    text = result.get("expanded") or result["query"]
+    return [w for w in segmenter().words(text) if re.search(r"[\u4e00-\u9fff]", w)]
+
+
+def print_results(result: dict) -> None:
+    if result.get("expanded"):
+        click.echo(click.style("searched as: ", dim=True) + result["expanded"])
+    if not result["results"]:
+        click.echo("No passages found. Try fewer words, another language, or remove filters.")
+        return
+    terms = query_terms(result)
+    for i, hit in enumerate(result["results"], 1):
+        pages = hit["pages"]
+        where = f"pp. {pages[0]}-{pages[1]}" if pages and pages[0] != pages[1] else (f"p. {pages[0]}" if pages else "")
+        regions = ", ".join(r["name"] for r in hit["tags"]["region"][:4])
+        click.echo(click.style(f"[{i}] ", bold=True) + " > ".join(hit["section"][-2:]) +
+                   click.style(f"  {where}  {hit['tags']['kind']}  {regions}  ({hit['score']:.4f})", dim=True))
+        click.echo("    " + snippet(hit["text"], terms))
+        click.echo(click.style(f"    {hit['id']}", dim=True))
+
+
+def print_answer(result: dict) -> None:
+    click.echo(result["answer"])
+    if result["citations"]:
+        click.echo("")
+        for c in result["citations"]:
+            click.echo(click.style(f"[{c['n']}] ", bold=True) + f"{' > '.join(c['section'][-2:])} — {c['reference']}"
+                       + click.style(f"  ({c['passage_id']})", dim=True))

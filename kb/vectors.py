@@ -1,0 +1,73 @@
+"""FAISS vector index: inner product on normalised vectors, saved with its settings.
+
+`flat` is exact (right for thousands of passages); `ivf` and `hnsw` are there
+for collections of a million. The settings file beside the index (embedder
+key, dimension, count, index type) is checked on load.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from kb.errors import IndexMismatch
+
+
+def build_index(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
+    n, dim = vectors.shape
+    if index_type == "flat" or n < 1000:
+        index = faiss.IndexFlatIP(dim)
+    elif index_type == "ivf":
+        nlist = max(1, int(np.sqrt(n)))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = max(1, nlist // 8)
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    else:
+        raise ValueError(f"unknown index type {index_type!r}: flat, ivf or hnsw")
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def index_paths(folder: Path, embedder_key: str) -> tuple[Path, Path]:
+    safe = embedder_key.replace("/", "_")
+    return folder / f"vectors-{safe}.faiss", folder / f"vectors-{safe}.json"
+
+
+def save(folder: Path, embedder_key: str, index: faiss.Index, params: dict) -> None:
+    path, meta = index_paths(folder, embedder_key)
+    faiss.write_index(index, str(path))
+    meta.write_text(json.dumps({**params, "embedder": embedder_key, "dim": index.d, "count": index.ntotal},
+                               ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load(folder: Path, embedder_key: str, expect_count: int) -> faiss.Index:
+    path, meta = index_paths(folder, embedder_key)
+    if not path.exists():
+        raise IndexMismatch(f"no vector index for embedder {embedder_key!r} in {folder.name}: re-run `kb ingest`")
+    params = json.loads(meta.read_text(encoding="utf-8"))
+    index = faiss.read_index(str(path))
+    if params.get("embedder") != embedder_key or index.ntotal != expect_count or params.get("dim") != index.d:
+        raise IndexMismatch(f"vector index {path.name} was built with other settings ({params}); re-run `kb ingest`")
+    return index
+
+
+def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top k (scores, row ids); `allowed` (row ids) filters before ranking."""
+    k = min(k, index.ntotal)
+    if k <= 0:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    if allowed is not None:
+        if len(allowed) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        scores, ids = index.search(q, min(k, len(allowed)), params=params)
+    else:
+        scores, ids = index.search(q, k)
+    keep = ids[0] >= 0
+    return scores[0][keep], ids[0][keep]
