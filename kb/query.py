@@ -47,6 +47,7 @@ class QueryPlan:
     terms: list[Term] = field(default_factory=list)
     places: list[Place] = field(default_factory=list)
     translated: bool = False
+    untranslated: list[str] = field(default_factory=list)   # English content words nothing translated
 
     @property
     def expanded(self) -> str | None:
@@ -139,6 +140,7 @@ class Translator:
         keys = [_singular(w) for w in words]
         terms: list[Term] = []
         places: list[Place] = []
+        untranslated: list[str] = []
         gaz = gazetteer()
         i = 0
         while i < len(keys):
@@ -158,11 +160,15 @@ class Translator:
             else:
                 word = words[i]
                 if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
-                    for zh in self.cedict().get(_singular(word), [])[:2] or self.cedict().get(word, [])[:2]:
+                    found = self.cedict().get(_singular(word), [])[:2] or self.cedict().get(word, [])[:2]
+                    for zh in found:
                         terms.append(Term(zh, W_CEDICT, "cedict", word))
+                    if not found:
+                        untranslated.append(word)
                 elif word.isdigit() or re.fullmatch(r"\d+(\.\d+)?", word):
                     terms.append(Term(word, 1.0, "query", word))
                 i += 1
+        self.last_untranslated = untranslated
         return terms, places
 
     # ---------------------------------------------------------------- Chinese
@@ -184,6 +190,7 @@ class Translator:
         if lang == "en":
             if translate:
                 plan.terms, plan.places = self.translate_en(query)
+                plan.untranslated = list(self.last_untranslated)
                 plan.translated = True
             plan.terms.insert(0, Term(query, 1.0, "query"))
         else:

@@ -1,0 +1,112 @@
+"""Extractive answers with numbered citations; no language model needed.
+
+Retrieve with diversity, group the evidence by case or place, pick the one or
+two sentences per group that best cover the (expanded) query, and cite each.
+When no sentence covers enough of the query, say so instead of padding.
+"""
+from __future__ import annotations
+
+import math
+
+from ingest.split import sentences
+from ingest.structure import parse_heading
+from kb.gazetteer import gazetteer
+from kb.search import KnowledgeBase
+from kb.text import segmenter
+
+MIN_COVERAGE = 0.34     # share of the query's weighted terms a sentence must contain (see eval/RESULTS.md)
+MAX_GROUPS = 6
+SENTENCES_PER_GROUP = 2
+
+
+def _query_weights(kb: KnowledgeBase, plan) -> dict[str, float]:
+    """Query tokens weighted by idf; words the corpus lacks count fully (and can never match)."""
+    weights = kb._bm25_query(plan)
+    for word in plan.untranslated:
+        weights[word] = 1.0
+    max_idf = float(kb.bm25.idf.max()) if len(kb.bm25.idf) else 1.0
+    out = {}
+    for tok, w in weights.items():
+        i = kb.bm25.vocab.get(tok)
+        out[tok] = w * (float(kb.bm25.idf[i]) if i is not None else max_idf)
+    # drop sub-words of longer query words: 固体废物 covers 固体 and 废物
+    longer = [t for t in out if len(t) >= 3]
+    return {t: v for t, v in out.items() if not any(t != L and t in L for L in longer)}
+
+
+def sentence_score(sentence: str, weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in sentence.lower()) / total
+
+
+def _group_label(kb: KnowledgeBase, hit: dict, lang: str, sentence: str = "") -> str:
+    named = [p for _, _, p in gazetteer().find(sentence) if p.level in ("city", "district", "province", "region")]
+    regions = [r for r in hit["tags"]["region"] if r["level"] in ("city", "district", "province", "region")]
+    if named and hit["tags"]["kind"] != "case_study":
+        regions = [named[0].as_tag()]
+    if hit["tags"]["kind"] == "case_study" and len(hit["section"]) >= 3:
+        title = hit["section"][2].split("：")[-1]
+        label = regions[0]["name"] if regions else title[:12]
+    elif regions:
+        label = regions[0]["name"]
+    elif hit["tags"]["kind"] == "national_directive":
+        label = "国家层面"
+    else:
+        label = hit["section"][-1][:16]
+    if lang == "en":
+        place = gazetteer().get(label)
+        label = f"{label} ({place.en})" if place else ("国家层面 (national)" if label == "国家层面" else label)
+    return label
+
+
+def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None) -> dict:
+    result = kb.search(question, k=max(k * 3, 20), filters=filters, diverse=True)
+    plan = kb.plan(question)
+    weights = _query_weights(kb, plan)
+    groups: dict[str, list[tuple[float, str, dict]]] = {}
+    order: list[str] = []
+    for hit in result["results"]:
+        body = [line for line in hit["text"].split("\n") if not (len(line) < 70 and parse_heading(line))]
+        candidates = [s.strip() for line in body for s in sentences(line) if len(s.strip()) >= 8]
+        scored = sorted(((sentence_score(s, weights), s) for s in candidates), key=lambda x: -x[0])
+        for score, sent in scored[:SENTENCES_PER_GROUP]:
+            if score >= MIN_COVERAGE:
+                label = _group_label(kb, hit, plan.lang, sent)
+                if label not in groups:
+                    groups[label] = []
+                    order.append(label)
+                groups[label].append((score, sent, hit))
+    citations, statements = [], []
+    cited: dict[str, int] = {}
+    for label in order[:MAX_GROUPS]:
+        picks = sorted(groups[label], key=lambda x: -x[0])[:SENTENCES_PER_GROUP]
+        parts = []
+        for _, sent, hit in picks:
+            if hit["id"] not in cited:
+                cited[hit["id"]] = len(citations) + 1
+                citations.append({"n": cited[hit["id"]], "passage_id": hit["id"], "doc_id": hit["doc_id"],
+                                  "section": hit["section"], "pages": hit["pages"], "reference": hit["citation"]})
+            parts.append(f"{sent}[{cited[hit['id']]}]")
+        statements.append({"group": label, "text": " ".join(parts), "passages": [h["id"] for _, _, h in picks]})
+    if not statements:
+        text = ("No passage in the knowledge base answers this; try other words, fewer filters, or the Chinese term."
+                if plan.lang == "en" else "知识库中没有找到能回答这个问题的内容；请换个说法、减少筛选条件或使用英文检索。")
+        return {"question": question, "lang": plan.lang, "expanded": plan.expanded, "answer": text,
+                "statements": [], "citations": [], "glossary": [], "results": result["results"][:k]}
+    glossary = []
+    if plan.lang == "en":
+        seen = set()
+        for t in plan.terms:
+            if t.source in ("glossary", "place") and t.en and t.zh not in seen and any(
+                    t.zh in s["text"] for s in statements):
+                seen.add(t.zh)
+                glossary.append({"zh": t.zh, "en": t.en})
+    lines = [f"{s['group']}：{s['text']}" for s in statements]
+    if glossary:
+        lines.append("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in glossary))
+    used = {pid for s in statements for pid in s["passages"]}
+    return {"question": question, "lang": plan.lang, "expanded": plan.expanded, "answer": "\n".join(lines),
+            "statements": statements, "citations": citations, "glossary": glossary,
+            "results": [h for h in result["results"] if h["id"] in used][:k] or result["results"][:k]}
