@@ -110,6 +110,10 @@ def load(path: Path) -> RawDocument:
     sha = file_sha256(path)
     meta = _sidecar_meta(path)
     if suffix == ".pdf":
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+        if b"%PDF-" not in head:
+            raise DocumentError(path, "not a PDF file (no %PDF header): a binary or renamed file?")
         pages, pdf_meta = _load_pdf(path)
         meta = {**pdf_meta, **meta}
         fmt = "pdf"
@@ -149,5 +153,8 @@ def _load_pdf(path: Path) -> tuple[list[Page], dict]:
         if proc.returncode < 0 or "MemoryError" in reason:
             reason = "PDF needs more memory than allowed to parse (decompression bomb?)"
         raise DocumentError(path, reason.removeprefix("ERROR: "))
-    data = json.loads(proc.stdout.decode("utf-8"))
+    try:
+        data = json.loads(proc.stdout.decode("utf-8"))
+    except ValueError:
+        raise DocumentError(path, "PDF parser gave no readable output") from None
     return [Page(p["number"], p["text"]) for p in data["pages"]], data.get("meta", {})

@@ -16,6 +16,11 @@ def main(path: str) -> int:
     max_chars = int(os.environ.get("KB_PDF_MAX_PAGE_CHARS", "200000"))
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
+        from pypdf.errors import LimitReachedError
+    except ImportError:  # older pypdf
+        class LimitReachedError(Exception):
+            pass
+    try:
         import pypdf
         from pypdf.errors import PdfReadError, FileNotDecryptedError
 
@@ -44,6 +49,9 @@ def main(path: str) -> int:
     except RecursionError:
         print("ERROR: PDF structure is recursive (looping references)", file=sys.stderr)
         return 2
+    except LimitReachedError:
+        print("ERROR: a PDF stream decompresses beyond the allowed size (decompression bomb?)", file=sys.stderr)
+        return 3
     except (FileNotDecryptedError,) as exc:
         print(f"ERROR: encrypted PDF: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from ingest.pages import page_map
 from ingest.split import split
 from ingest.structure import assign_sections, build_blocks
 from ingest.tag import region_scope, tag
+from kb.errors import DocumentError
 from kb.text import tidy
 
 _CIP = re.compile(r"^(?P<title>.+?)\s*[.．]\s*(?P<part>[^/]{0,20}?)\s*/\s*(?P<author>[^/]+?)(?:编著|主编|编写|编|著)\s*[.．]\s*"
@@ -75,7 +76,7 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
     meta = document_meta(raw)
     lines = clean_lines(raw)
     blocks = build_blocks(lines)
-    assign_sections(blocks)
+    assign_sections(blocks, body_title=meta["title"])
     offsets, pos = [], 0
     for block in blocks:
         offsets.append(pos)
@@ -102,6 +103,8 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
             "region_scope": region_scope(tags["region"]), "year": tags["year"], "instrument": tags["instrument"],
             "content_hash": hashlib.sha1(piece.text.encode("utf-8")).hexdigest(),
         })
+    if not passages:
+        raise DocumentError(raw.path, "no usable text left after cleaning (only a title page or page furniture?)")
     for a, b in zip(passages, passages[1:]):
         a["next_id"], b["prev_id"] = b["id"], a["id"]
 

@@ -50,24 +50,100 @@ def _cut(text: str, max_chars: int) -> list[str]:
     return pieces
 
 
-def split(blocks: list[Block], offsets: list[int], min_chars: int, max_chars: int) -> list[Piece]:
-    pieces: list[Piece] = []
-    pending: Piece | None = None
-    headings: list[tuple[str, int]] = []   # headings waiting for their section's first passage
+def _units(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`; sentences longer than `max_chars` are cut."""
+    units = []
+    for m in _SENTENCE.finditer(text):
+        a, b = m.span()
+        if a == b:
+            continue
+        while b - a > max_chars:
+            units.append((a, a + max_chars))
+            a += max_chars
+        units.append((a, b))
+    return units
 
-    def flush():
-        nonlocal pending
-        if pending is not None:
-            pieces.append(pending)
-        pending = None
+
+def _pack(units: list[tuple[int, int]], min_chars: int, max_chars: int) -> list[tuple[int, int]]:
+    """Group consecutive sentences into spans of near-equal size <= max_chars, none below
+    min_chars unless the whole run is."""
+    total = units[-1][1] - units[0][0]
+    if total <= max_chars:
+        return [(units[0][0], units[-1][1])]
+    target = total / math.ceil(total / max_chars)
+    groups: list[list[tuple[int, int]]] = [[]]
+    for u in units:
+        cur = groups[-1]
+        if cur and (u[1] - cur[0][0] > max_chars or cur[-1][1] - cur[0][0] >= target):
+            groups.append([])
+        groups[-1].append(u)
+    if len(groups) > 1 and groups[-1][-1][1] - groups[-1][0][0] < min_chars:
+        # rebalance the last two groups
+        both = groups[-2] + groups[-1]
+        if both[-1][1] - both[0][0] <= max_chars:
+            groups[-2:] = [both]
+        else:
+            best = None
+            for k in range(1, len(both)):
+                a = both[k - 1][1] - both[0][0]
+                b = both[-1][1] - both[k][0]
+                if a <= max_chars and b <= max_chars and (best is None or max(a, b) < best[0]):
+                    best = (max(a, b), k)
+            if best:
+                groups[-2:] = [both[:best[1]], both[best[1]:]]
+    return [(g[0][0], g[-1][1]) for g in groups]
+
+
+def split(blocks: list[Block], offsets: list[int], min_chars: int, max_chars: int) -> list[Piece]:
+    """Passages: the paragraphs of one section between two headings or tables are packed
+    together, cut between sentences; a section's first passage carries its heading lines."""
+    pieces: list[Piece] = []
+    headings: list[tuple[str, int]] = []   # headings waiting for their section's first passage
+    run: list[tuple[Block, int]] = []      # consecutive paragraphs of one section
+
+    def flush_run():
+        nonlocal headings
+        if not run:
+            return
+        # paragraphs stay whole (long ones cut between sentences into near-equal parts);
+        # a paragraph shorter than min_chars joins its neighbour when both fit in max_chars
+        spans: list[tuple[int, int]] = []
+        for block, off in run:
+            units = _units(block.text, max_chars)
+            if not units:
+                continue
+            for a, b in _pack(units, min_chars, max_chars):
+                body = block.text[a:b]
+                lead = len(body) - len(body.lstrip())
+                body = body.strip()
+                if body:
+                    spans.append((off + a + lead, off + a + lead + len(body)))
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if merged:
+                pa, pb = merged[-1]
+                if (pb - pa < min_chars or b - a < min_chars) and b - pa <= max_chars:
+                    merged[-1] = (pa, b)
+                    continue
+            merged.append((a, b))
+        first_block, start = run[0]
+        text = "\n".join(b.text for b, _ in run)
+        for a, b in merged:
+            piece = Piece(text[a - start:b - start], a, b, first_block.section, first_block.front)
+            if headings:
+                head = "\n".join(t for t, _ in headings)
+                piece = Piece(head + "\n" + piece.text, headings[0][1], piece.end, piece.section, piece.front)
+                headings = []
+            pieces.append(piece)
+        run.clear()
 
     for block, off in zip(blocks, offsets):
         if block.kind == "heading":
-            flush()
+            flush_run()
             headings.append((block.text, off))
             continue
         if block.kind == "table":
-            flush()
+            flush_run()
             headings = []
             start = off
             chunk: list[str] = []
@@ -81,20 +157,9 @@ def split(blocks: list[Block], offsets: list[int], min_chars: int, max_chars: in
             text = "\n".join(chunk)
             pieces.append(Piece(text, start, start + len(text), block.section, block.front, table=True))
             continue
-        cursor = off
-        for part in _cut(block.text, max_chars):
-            piece = Piece(part, cursor, cursor + len(part), block.section, block.front)
-            cursor += len(part)
-            if headings:
-                # the first passage of a section carries its heading line(s): contiguous in the document
-                head = "\n".join(text for text, _ in headings)
-                piece = Piece(head + "\n" + piece.text, headings[0][1], piece.end, piece.section, piece.front)
-                headings = []
-            if pending is not None and pending.section == piece.section and len(pending.text) < min_chars \
-                    and len(pending.text) + len(piece.text) <= max_chars * 1.5:
-                pending = Piece(pending.text + "\n" + piece.text, pending.start, piece.end, pending.section, pending.front)
-                continue
-            flush()
-            pending = piece
-    flush()
+        if run and (run[-1][0].section != block.section or run[-1][0].front != block.front
+                    or run[-1][1] + len(run[-1][0].text) + 1 != off):
+            flush_run()
+        run.append((block, off))
+    flush_run()
     return pieces

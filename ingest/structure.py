@@ -27,6 +27,7 @@ _MD_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<rest>.+)$")
 _LABEL = {1: "{num}、", 2: "（{num}）", 3: "{num}. ", 4: "（{num}）", 5: "{num}）", 6: "{num}是"}
 _TERMINAL = set("。！？；…!?;：:")
 _CLOSERS = set("”’）」』)】")
+_BULLET = re.compile(r"^(?:[-•·▪●○◆■◇□※►▶✓√]|\*(?!\*))\s*\S")
 MAX_HEADING_CHARS = 60
 MAX_INLINE_TITLE_CHARS = 40
 
@@ -91,7 +92,8 @@ def build_blocks(lines: list[Line]) -> list[Block]:
     para: Block | None = None
     footnotes: list[Block] = []
     open_headings: dict[int, str] = {}
-    seen_heading = False
+    # a document without any heading is all body: nothing is front matter to filter out
+    seen_heading = not any(l.kind == "text" and parse_heading(l.text) for l in lines)
     after_caption = False
     table: Block | None = None
 
@@ -163,7 +165,7 @@ def build_blocks(lines: list[Line]) -> list[Block]:
             if body:
                 para = Block(kind="para", text=body, marks=[(0, line.page)])
             continue
-        short = len(text) < 30 and not is_terminated(text)
+        short = len(text) < 30 and not is_terminated(text) and not _BULLET.match(text)
         if after_caption and short and (para is None or is_terminated(para.text)):
             continue  # second line of a wrapped figure caption
         after_caption = False
@@ -207,7 +209,14 @@ def render_row(header: list[str], row: list[str]) -> str:
     return f"{label}：{'，'.join(parts)}。"
 
 
-def assign_sections(blocks: list[Block], front_title: str = "前言") -> None:
+def assign_sections(blocks: list[Block], front_title: str = "前言", body_title: str | None = None) -> None:
+    """Section paths from the headings; text before the first heading is front matter. A
+    document without headings is one section named `body_title` (its title), not front matter."""
+    if body_title and not any(b.kind == "heading" for b in blocks):
+        for block in blocks:
+            block.section = [body_title]
+            block.front = False
+        return
     path: list[tuple[int, str]] = []
     for block in blocks:
         if block.kind == "heading":

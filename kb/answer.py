@@ -62,7 +62,7 @@ def _group_label(kb: KnowledgeBase, hit: dict, lang: str, sentence: str = "") ->
 
 
 def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None) -> dict:
-    result = kb.search(question, k=max(k * 3, 20), filters=filters, diverse=True)
+    result = kb.search(question, k=min(max(k * 3, 20), 100), filters=filters, diverse=True)
     plan = kb.plan(question)
     weights = _query_weights(kb, plan)
     groups: dict[str, list[tuple[float, str, dict]]] = {}
@@ -89,7 +89,8 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
                 citations.append({"n": cited[hit["id"]], "passage_id": hit["id"], "doc_id": hit["doc_id"],
                                   "section": hit["section"], "pages": hit["pages"], "reference": hit["citation"]})
             parts.append(f"{sent}[{cited[hit['id']]}]")
-        statements.append({"group": label, "text": " ".join(parts), "passages": [h["id"] for _, _, h in picks]})
+        statements.append({"group": label, "text": " ".join(parts),
+                           "passages": list(dict.fromkeys(h["id"] for _, _, h in picks))})
     if not statements:
         text = ("No passage in the knowledge base answers this; try other words, fewer filters, or the Chinese term."
                 if plan.lang == "en" else "知识库中没有找到能回答这个问题的内容；请换个说法、减少筛选条件或使用英文检索。")

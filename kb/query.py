@@ -228,6 +228,8 @@ def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
         if len(simp) < 2 or (vocabulary and simp not in vocabulary):
             continue
         for rank, d in enumerate(defs.split("/")):
+            if rank > 1:
+                break  # only a word's first senses: later ones are rare uses and mistranslate
             d = re.sub(r"\([^)]*\)", "", d).strip().lower()
             d = re.sub(r"^to ", "", d)
             if not d or d.startswith(("cl:", "variant of", "see ", "surname", "abbr")):

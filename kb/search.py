@@ -163,20 +163,25 @@ class KnowledgeBase:
                 weights[tok] = max(weights.get(tok, 0.0), term.weight)
         return weights
 
-    def rankings(self, plan: QueryPlan, mode: str, allowed: np.ndarray | None) -> list[list[int]]:
-        n = self.settings.candidates
-        lists: list[list[int]] = []
+    def rankings(self, plan: QueryPlan, mode: str, allowed: np.ndarray | None) -> list[tuple[list[int], float]]:
+        """Ranked row lists, each with its fusion weight."""
+        s = self.settings
+        n = s.candidates
+        lists: list[tuple[list[int], float]] = []
         if mode in ("hybrid", "bm25"):
-            lists.append([i for i, _ in top_k(self.bm25.scores(self._bm25_query(plan)), n, allowed)])
+            lists.append(([i for i, _ in top_k(self.bm25.scores(self._bm25_query(plan)), n, allowed)], s.w_bm25))
         if mode in ("hybrid", "dense"):
-            primary = self.settings.embedder
-            if primary in self.indexes:
-                q = self.embedder(primary).embed_query(plan.dense_text)
-                lists.append([int(i) for i in vectors.search(self.indexes[primary], q, n, allowed)[1]])
-            xling = self.settings.xling_embedder
-            if xling and xling in self.indexes and plan.lang == "en":
-                q = self.embedder(xling).embed_query(plan.original)
-                lists.append([int(i) for i in vectors.search(self.indexes[xling], q, n, allowed)[1]])
+            if s.embedder in self.indexes:
+                q = self.embedder(s.embedder).embed_query(plan.dense_text)
+                lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]], s.w_dense))
+            if s.w_dense_original and plan.lang == "en" and plan.translated and s.embedder in self.indexes:
+                q = self.embedder(s.embedder).embed_query(plan.original)
+                lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]],
+                              s.w_dense_original))
+            if s.xling_embedder and s.xling_embedder in self.indexes and plan.lang == "en":
+                q = self.embedder(s.xling_embedder).embed_query(plan.original)
+                lists.append(([int(i) for i in vectors.search(self.indexes[s.xling_embedder], q, n, allowed)[1]],
+                              s.w_xling))
         return lists
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: dict | Filters | None = None,
@@ -189,7 +194,7 @@ class KnowledgeBase:
         plan = self.plan(query, translate)
         allowed = self.allowed_rows(filters)
         lists = self.rankings(plan, mode, allowed)
-        fused = rrf(lists, k=self.settings.rrf_k)
+        fused = rrf([ranked for ranked, _ in lists], k=self.settings.rrf_k, weights=[w for _, w in lists])
         if plan.places and filters.region is None:
             fused = self._boost_places(fused, plan)
         if diverse:
@@ -200,7 +205,7 @@ class KnowledgeBase:
 
     def _boost_places(self, fused: list[tuple[int, float]], plan: QueryPlan) -> list[tuple[int, float]]:
         gaz = gazetteer()
-        bonus = 0.5 / (self.settings.rrf_k + 1)
+        bonus = self.settings.place_boost / (self.settings.rrf_k + 1)
         names = [p.name for p in plan.places]
         out = []
         for row, score in fused:

@@ -45,6 +45,12 @@ class Settings:
     # Search.
     candidates: int = 100          # per retriever, before fusion
     rrf_k: int = 60
+    # RRF weights of the ranked lists (measured with `kb eval`, see eval/RESULTS.md)
+    w_bm25: float = 1.0
+    w_dense: float = 0.4
+    w_xling: float = 0.4
+    w_dense_original: float = 0.2   # primary embedder on the untranslated English query
+    place_boost: float = 0.5
     max_query_chars: int = 500
     keep_generations: int = 2
     # Answers.
@@ -64,7 +70,7 @@ def settings_from_env(**overrides) -> Settings:
         data_dir=Path(_env("KB_DATA_DIR", str(base.data_dir))),
         corpus_dir=Path(_env("KB_CORPUS_DIR", str(base.corpus_dir))),
         embedder=_env("KB_EMBEDDER", base.embedder),
-        xling_embedder=_env("KB_XLING_EMBEDDER", base.xling_embedder),
+        xling_embedder=os.environ.get("KB_XLING_EMBEDDER", base.xling_embedder).strip(),  # "" disables it
         index_type=_env("KB_INDEX_TYPE", base.index_type),
         cache_dir=Path(os.environ["KB_CACHE_DIR"]) if os.environ.get("KB_CACHE_DIR") else None,
         min_chars=_env("KB_MIN_CHARS", base.min_chars),

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) over the knowledge base: `create_app(settings)`."""

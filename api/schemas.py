@@ -1,0 +1,223 @@
+"""Typed request and response shapes of the HTTP API, separate from the storage rows.
+
+Every field carries a description so `/docs` documents it. The knowledge base returns
+plain dicts (`kb.search.KnowledgeBase`); these models only describe and validate them
+at the edge.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
+
+# Built from the tagger's vocabularies, so the API follows them without a second list.
+Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
+Domain = Literal[tuple(DOMAINS)]  # type: ignore[valid-type]
+Instrument = Literal[tuple(INSTRUMENTS)]  # type: ignore[valid-type]
+Mode = Literal["hybrid", "bm25", "dense"]
+Level = str  # national, region, province, city, district
+
+MAX_QUERY_CHARS = 500   # mirrors Settings.max_query_chars; the knowledge base enforces its own setting too
+MAX_K = 100
+MAX_ASK_K = 50
+
+
+class _Out(BaseModel):
+    """Response models: extra keys from the library are dropped, not rejected."""
+    model_config = ConfigDict(extra="ignore")
+
+
+# ------------------------------------------------------------------ passages
+
+class RegionTag(_Out):
+    name: str = Field(description="Normalized Chinese place name, e.g. 德阳市.")
+    level: str = Field(description="Administrative level: national, region, province, city or district.")
+    province: str | None = Field(None, description="The province the place belongs to (null for provinces and above).")
+    en: str | None = Field(None, description="English name, e.g. Deyang.")
+
+
+class Tags(_Out):
+    kind: str = Field(description="Kind of section: " + ", ".join(KINDS) + ".")
+    domain: list[str] = Field(description="Waste domains the passage is about: " + ", ".join(DOMAINS) + ".")
+    region: list[RegionTag] = Field(description="Places the passage names or is about.")
+    year: list[int] = Field(description="Years the passage speaks of.")
+    instrument: list[str] = Field(description="Policy instruments mentioned: " + ", ".join(INSTRUMENTS) + ".")
+
+
+class PassageHit(_Out):
+    id: str = Field(description="Stable passage id (content-hash based); resolve it with GET /passages/{id}.")
+    text: str = Field(description="The passage text, in the source language (Chinese).")
+    score: float = Field(description="Fused relevance score (reciprocal-rank fusion); higher is better, "
+                                     "comparable only within one result list.")
+    doc_id: str = Field(description="Id of the document the passage comes from.")
+    doc_title: str = Field(description="Title of that document.")
+    section: list[str] = Field(description="Section headings from the top level down to the passage's section.")
+    pages: list[int] | None = Field(None, description="First and last page of the passage in the source, [from, to].")
+    tags: Tags = Field(description="Tags used by the filters.")
+    citation: str = Field(description="GB/T 7714 reference to the document and pages.")
+
+
+class Passage(PassageHit):
+    prev_id: str | None = Field(None, description="Id of the previous passage in the document (null at the start).")
+    next_id: str | None = Field(None, description="Id of the next passage in the document (null at the end).")
+    start: int | None = Field(None, description="Character offset of the passage in the document's text.")
+    end: int | None = Field(None, description="Character offset just past the passage's end.")
+
+
+class AppliedFilters(_Out):
+    kind: str | None = Field(None, description="Kind filter applied.")
+    domain: str | None = Field(None, description="Domain filter applied.")
+    region: str | None = Field(None, description="Region filter applied (as given).")
+    year: int | None = Field(None, description="Year filter applied.")
+    instrument: str | None = Field(None, description="Instrument filter applied.")
+
+
+class SearchResponse(_Out):
+    query: str = Field(description="The query as received.")
+    expanded: str | None = Field(None, description="The query as actually searched after translation / expansion, "
+                                                   "or null when nothing was added.")
+    lang: str | None = Field(None, description="Detected query language: zh or en.")
+    mode: str | None = Field(None, description="Retrieval mode used: hybrid, bm25 or dense.")
+    filters: AppliedFilters = Field(default_factory=AppliedFilters, description="The filters applied.")
+    results: list[PassageHit] = Field(description="Ranked passages, best first.")
+
+
+# ------------------------------------------------------------------ answers
+
+class Filters(BaseModel):
+    """Optional filters; every one narrows the passages searched."""
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind | None = Field(None, description="Kind of section.")
+    domain: Domain | None = Field(None, description="Waste domain.")
+    region: str | None = Field(None, max_length=100, description="Region, Chinese or English (贵州省, Guizhou); "
+                                                                 "includes its cities and counties.")
+    year: int | None = Field(None, description="A year the passage speaks of.")
+    instrument: Instrument | None = Field(None, description="Policy instrument.")
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                          description="A question in Chinese or English.",
+                          examples=["how are cities handling phosphogypsum"])
+    k: int = Field(8, ge=1, le=MAX_ASK_K, description="How many passages to return with the answer.")
+    filters: Filters = Field(default_factory=Filters, description="Optional filters.")
+
+
+class Citation(_Out):
+    n: int = Field(description="Citation number, as written [n] in the answer.")
+    passage_id: str = Field(description="Id of the cited passage; resolve it with GET /passages/{id}.")
+    doc_id: str = Field(description="Id of the cited document.")
+    section: list[str] = Field(description="Section path of the cited passage.")
+    pages: list[int] | None = Field(None, description="Pages of the cited passage, [from, to].")
+    reference: str = Field(description="GB/T 7714 reference.")
+
+
+class Statement(_Out):
+    group: str = Field(description="What the statement is about: a place, a case or the national level.")
+    text: str = Field(description="Extracted sentences with their [n] citation markers.")
+    passages: list[str] = Field(description="Ids of the passages the sentences come from.")
+
+
+class GlossaryEntry(_Out):
+    zh: str = Field(description="Chinese term used in the answer.")
+    en: str = Field(description="Its English translation.")
+
+
+class AskResponse(_Out):
+    question: str | None = Field(None, description="The question as received.")
+    answer: str = Field(description="The answer: one line per statement, each with citation markers [n]; "
+                                    "a 'nothing found' note when no passage answers the question.")
+    statements: list[Statement] = Field(description="The answer's statements, grouped by place or case.")
+    citations: list[Citation] = Field(description="Numbered citations (empty when nothing answers the question).")
+    glossary: list[GlossaryEntry] = Field(description="Chinese terms in the answer with English translations "
+                                                      "(English questions only).")
+    results: list[PassageHit] = Field(description="The passages the answer is built from.")
+    expanded: str | None = Field(None, description="The question as searched after translation / expansion.")
+    lang: str | None = Field(None, description="Detected question language: zh or en.")
+
+
+# ------------------------------------------------------------------ browsing
+
+class Health(_Out):
+    status: Literal["ok", "empty"] = Field(description="ok, or empty when nothing has been ingested yet.")
+    documents: int = Field(description="Number of documents in the knowledge base.")
+    passages: int = Field(description="Number of passages in the knowledge base.")
+    generation: str | None = Field(None, description="Name of the index generation being served.")
+    detail: str | None = Field(None, description="What to do when the status is not ok.")
+
+
+class DocumentSummary(_Out):
+    doc_id: str = Field(description="Document id.")
+    title: str = Field(description="Document title.")
+    author: str | None = Field(None, description="Author (organization).")
+    publisher: str | None = Field(None, description="Publisher.")
+    year: int | None = Field(None, description="Year of publication.")
+    format: str | None = Field(None, description="Source format: txt, md or pdf.")
+    passages: int = Field(description="Number of passages.")
+    pages_estimated: bool = Field(description="True when page numbers were estimated (no page marks in the source).")
+    citation: str = Field(description="GB/T 7714 reference to the document.")
+
+
+class Section(_Out):
+    title: str = Field(description="Section heading.")
+    rank: int = Field(description="Heading depth (1 = top level).")
+    page: int | None = Field(None, description="Page the section starts on.")
+    path: list[str] = Field(description="Headings from the top level down to this section.")
+    passages: list[str] = Field(description="Ids of the passages directly in this section.")
+    children: list["Section"] = Field(description="Subsections.")
+
+
+class DocumentDetail(DocumentSummary):
+    sections: list[Section] = Field(description="The document's section tree.")
+
+
+class RegionCount(_Out):
+    name: str = Field(description="Normalized Chinese place name.")
+    count: int = Field(description="Passages about this place (including its cities and counties).")
+    level: str = Field(description="Administrative level.")
+    province: str | None = Field(None, description="Parent province.")
+    en: str | None = Field(None, description="English name.")
+
+
+class Facets(_Out):
+    total: int = Field(description="Passages matching the filters.")
+    kind: dict[str, int] = Field(description="Passage count per kind.")
+    domain: dict[str, int] = Field(description="Passage count per domain.")
+    instrument: dict[str, int] = Field(description="Passage count per instrument.")
+    year: dict[str, int] = Field(description="Passage count per year spoken of.")
+    region: list[RegionCount] = Field(description="Passage count per region, most frequent first.")
+
+
+class Policy(_Out):
+    id: str = Field(description="Policy id (hash of the normalized title).")
+    doc_id: str = Field(description="Document naming the policy.")
+    title: str = Field(description="Title of the policy instrument, e.g. 关于加快构建废弃物循环利用体系的意见.")
+    issuer: str | None = Field(None, description="Issuing body.")
+    number: str | None = Field(None, description="Document number, e.g. 国办发〔2024〕7号.")
+    date: str | None = Field(None, description="Date of issue, as precise as known (YYYY, YYYY-MM or YYYY-MM-DD).")
+    level: str | None = Field(None, description="Level of the issuer: national, province, city...")
+    type: str | None = Field(None, description="Type of instrument (law, plan, opinion, standard...).")
+    region: str | None = Field(None, description="Region the policy applies to (Chinese).")
+    region_en: str | None = Field(None, description="English name of that region.")
+    aliases: list[str] | None = Field(None, description="Other names the policy goes by in the corpus.")
+    passages: list[str] = Field(description="Ids of the passages that name the policy.")
+
+
+class Indicator(_Out):
+    doc_id: str = Field(description="Document the table comes from.")
+    passage_id: str | None = Field(None, description="Passage holding the table.")
+    table_caption: str | None = Field(None, description="Caption of the table.")
+    indicator: str = Field(description="Indicator name, e.g. 一般工业固体废物贮存量占比.")
+    unit: str | None = Field(None, description="Unit of the values.")
+    mean: float | None = Field(None, description="Mean across the cities reported.")
+    median: float | None = Field(None, description="Median across the cities reported.")
+    values: dict | list | None = Field(None, description="Further values of the row as given in the table.")
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong with the request, or why the service cannot answer.")

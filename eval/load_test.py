@@ -1,0 +1,225 @@
+"""Bounded load test of GET /search on loopback.
+
+Starts `kb serve` on a free port over --data-dir (or targets --url), sends the gold
+queries of eval/gold.jsonl round robin from N concurrent clients for a fixed time, then
+prints throughput, latency percentiles, errors and the server's peak RSS. Stops by itself.
+
+    python eval/load_test.py --data-dir /tmp/kbapi            # 8 clients, 30 s
+    python eval/load_test.py --url http://127.0.0.1:8000 --pid 1234
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def gold_queries(path: Path) -> list[str]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            out.append(json.loads(line)["query"])
+    if not out:
+        raise SystemExit(f"no queries in {path}")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: str, extra_env: dict | None = None,
+                 timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "KB_DATA_DIR": str(data_dir), **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--data-dir", str(data_dir),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"kb serve exited with code {proc.returncode}")
+        try:
+            health = httpx.get(url + "/health", timeout=2)
+            if health.status_code == 200:
+                if health.json().get("status") != "ok":
+                    stop(proc)
+                    raise SystemExit(f"knowledge base not ready: {health.json()}")
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    stop(proc)
+    raise SystemExit("kb serve did not answer /health in time")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rss_kib(pid: int) -> tuple[int | None, int | None]:
+    """(current RSS, peak RSS) in KiB: psutil if installed, else /proc/<pid>/status."""
+    try:
+        import psutil  # optional
+
+        info = psutil.Process(pid).memory_info()
+        peak = getattr(info, "peak_wset", None)
+        cur = info.rss // 1024
+    except ImportError:
+        cur = peak = None
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":" in line)
+        cur = cur or int(fields["VmRSS"].split()[0])
+        peak = int(fields["VmHWM"].split()[0])
+    except (OSError, KeyError, ValueError):
+        pass
+    return cur, peak
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), independent of other load on the host."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return None
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[i]
+
+
+def run(url: str, queries: list[str], clients: int, seconds: float, k: int, mode: str) -> dict:
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop_at = time.monotonic() + seconds
+
+    def worker():
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while time.monotonic() < stop_at:
+                q = queries[next(counter) % len(queries)]
+                t0 = time.perf_counter()
+                try:
+                    r = client.get("/search", params={"q": q, "k": k, "mode": mode})
+                    ok = r.status_code == 200 and r.json().get("results") is not None
+                    err = None if ok else f"{r.status_code}: {r.text[:200]}"
+                except httpx.HTTPError as exc:
+                    err = f"{type(exc).__name__}: {exc}"
+                ms = (time.perf_counter() - t0) * 1000
+                with lock:
+                    latencies.append(ms)
+                    if err:
+                        errors.append(err)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    wall = time.perf_counter() - t0
+    lat = sorted(latencies)
+    return {"clients": clients, "seconds": round(wall, 1), "requests": len(lat), "errors": len(errors),
+            "error_samples": errors[:3], "throughput_rps": round(len(lat) / wall, 1),
+            "p50_ms": round(percentile(lat, 50), 1), "p95_ms": round(percentile(lat, 95), 1),
+            "p99_ms": round(percentile(lat, 99), 1), "max_ms": round(lat[-1], 1) if lat else None,
+            "mean_ms": round(statistics.fmean(lat), 1) if lat else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", help="Target a running server (loopback only) instead of starting one.")
+    ap.add_argument("--pid", type=int, help="With --url: the server's process id, for its peak RSS.")
+    ap.add_argument("--data-dir", default=os.environ.get("KB_DATA_DIR", str(ROOT / "data")),
+                    help="Data directory of the server started here (default $KB_DATA_DIR or data/).")
+    ap.add_argument("--gold", default=str(ROOT / "eval" / "gold.jsonl"), help="Queries (JSON lines with 'query').")
+    ap.add_argument("--clients", type=int, default=8, help="Concurrent clients (1-64).")
+    ap.add_argument("--seconds", type=float, default=30.0, help="Duration (1-300 s).")
+    ap.add_argument("--warmup", type=float, default=3.0, help="Seconds of unmeasured warm-up requests first.")
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--mode", default="hybrid", choices=["hybrid", "bm25", "dense"])
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="Environment of the server started here, e.g. OMP_NUM_THREADS=1. Repeatable.")
+    ap.add_argument("--json", action="store_true", help="Print the figures as JSON.")
+    args = ap.parse_args(argv)
+    if not 1 <= args.clients <= 64 or not 1 <= args.seconds <= 300:
+        ap.error("--clients must be 1-64 and --seconds 1-300")
+
+    try:
+        server_env = dict(kv.split("=", 1) for kv in args.server_env)
+    except ValueError:
+        ap.error("--server-env takes KEY=VALUE")
+    queries = gold_queries(Path(args.gold))
+    proc = None
+    if args.url:
+        host = urlparse(args.url).hostname
+        if host not in LOOPBACK:
+            ap.error(f"--url must be a loopback address, not {host}")
+        url, pid = args.url.rstrip("/"), args.pid
+    else:
+        proc, url = start_server(args.data_dir, server_env)
+        pid = proc.pid
+    try:
+        health = httpx.get(url + "/health", timeout=10).json()
+        if args.warmup:
+            run(url, queries, args.clients, args.warmup, args.k, args.mode)
+        cpu0 = cpu_seconds(pid)
+        report = run(url, queries, args.clients, args.seconds, args.k, args.mode)
+        cpu1 = cpu_seconds(pid)
+        if cpu0 is not None and cpu1 is not None and report["requests"]:
+            report["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / report["requests"], 1)
+        report.update(queries=len(queries), k=args.k, mode=args.mode, passages=health.get("passages"),
+                      server_env=server_env, cpus=os.cpu_count(), load_avg=[round(x, 2) for x in os.getloadavg()])
+        if pid:
+            cur, peak = rss_kib(pid)
+            report.update(server_rss_mib=cur and round(cur / 1024, 1), server_peak_rss_mib=peak and round(peak / 1024, 1))
+    finally:
+        if proc:
+            stop(proc)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        print(f"{report['requests']} requests in {report['seconds']} s from {report['clients']} clients "
+              f"({report['queries']} gold queries round robin, k={args.k}, mode={args.mode}, "
+              f"{report['passages']} passages)" + (f", server env {server_env}" if server_env else ""))
+        print(f"throughput {report['throughput_rps']} req/s; latency p50 {report['p50_ms']} ms, "
+              f"p95 {report['p95_ms']} ms, p99 {report['p99_ms']} ms, max {report['max_ms']} ms")
+        print(f"errors {report['errors']}" + (f" e.g. {report['error_samples'][0]}" if report["errors"] else ""))
+        if report.get("server_peak_rss_mib"):
+            print(f"server RSS {report['server_rss_mib']} MiB, peak {report['server_peak_rss_mib']} MiB")
+        if report.get("server_cpu_ms_per_request"):
+            print(f"server CPU {report['server_cpu_ms_per_request']} ms per request")
+        print(f"host: {report['cpus']} CPUs, load average {report['load_avg']}")
+    return 1 if report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Small, Streamlit-free helpers for the explorer: safe highlighting, labels, tables.
+
+Everything that turns corpus or user text into HTML escapes it first
+(`html.escape`), then adds only our own tags (<mark>, <span>, <br>).
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+
+KIND_LABELS = {
+    "national_directive": "National directives",
+    "regional_progress": "Regional progress",
+    "provincial_action": "Provincial action",
+    "city_progress": "City progress",
+    "indicator": "Indicators",
+    "case_study": "Case studies",
+    "front_matter": "Front matter",
+}
+DOMAIN_LABELS = {
+    "industrial": "Industrial solid waste",
+    "agricultural": "Agricultural waste",
+    "household": "Household waste",
+    "construction": "Construction waste",
+    "hazardous": "Hazardous waste",
+    "recycling": "Recycling",
+    "cross_cutting": "Cross-cutting",
+}
+LEVEL_ORDER = {"province": 0, "city": 1, "district": 2, "region": 3, "national": 4}
+
+
+def label(value: str, labels: dict[str, str]) -> str:
+    return labels.get(value, value.replace("_", " ").capitalize())
+
+
+def html_text(text: str) -> str:
+    """Escaped text safe inside a single-line HTML block (no markdown, no math)."""
+    out = html.escape(text or "", quote=True)
+    return out.replace("$", "&#36;").replace("\n", "<br>")
+
+
+def highlight(text: str, terms: list[str]) -> str:
+    """Escape `text`, then wrap every occurrence of a term in <mark> (longest term first)."""
+    escaped_terms = sorted({html.escape(t) for t in terms if t and t.strip()}, key=len, reverse=True)
+    body = html.escape(text or "", quote=True)
+    if escaped_terms:
+        pattern = re.compile("|".join(re.escape(t) for t in escaped_terms), re.IGNORECASE)
+        # only replace outside entities: entities are &...; and terms are CJK/words, so split on them
+        parts = re.split(r"(&[a-zA-Z#0-9]+;)", body)
+        body = "".join(p if p.startswith("&") and p.endswith(";") else
+                       pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", p) for p in parts)
+    return body.replace("$", "&#36;").replace("\n", "<br>")
+
+
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+def statement_html(text: str) -> str:
+    """A statement with its [n] markers styled as citation badges (text escaped first)."""
+    body = html_text(text)
+    return _CITE.sub(lambda m: f'<span class="kb-cite">[{m.group(1)}]</span>', body)
+
+
+def md_escape(text: str) -> str:
+    """Escape markdown (and math) so corpus text shows literally in st.markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~])", r"\\\1", text or "")
+
+
+def pages_label(pages) -> str:
+    if not pages:
+        return ""
+    return f"p. {pages[0]}" if pages[0] == pages[1] else f"pp. {pages[0]}–{pages[1]}"
+
+
+def region_label(r: dict, count: int | None = None) -> str:
+    head = f"{r['name']} · {r['en']}" if r.get("en") else r["name"]
+    if r.get("level") in ("city", "district") and r.get("province"):
+        head += f" ({r['province']})"
+    return f"{head} — {count}" if count is not None else head
+
+
+def region_options(regions: list[dict]) -> list[dict]:
+    """Provinces, then cities, then districts and strategic regions; each by passage count."""
+    keep = [r for r in regions if r.get("level") != "national"]
+    return sorted(keep, key=lambda r: (LEVEL_ORDER.get(r.get("level"), 9), -r["count"], r["name"]))
+
+
+def evidence_by_region(results: list[dict]) -> list[dict]:
+    """How many result passages speak of each province / city (a passage counts once per place)."""
+    counts: Counter = Counter()
+    meta: dict[str, dict] = {}
+    for hit in results:
+        seen = set()
+        for r in hit["tags"]["region"]:
+            if r["level"] not in ("province", "city", "district"):
+                continue
+            if r["name"] in seen:
+                continue
+            seen.add(r["name"])
+            counts[r["name"]] += 1
+            meta[r["name"]] = r
+    rows = []
+    for name, n in counts.most_common():
+        r = meta[name]
+        level = "province" if r["level"] == "province" else "city"
+        rows.append({"place": f"{name} {r['en']}" if r.get("en") else name, "name": name, "level": level,
+                     "province": r.get("province") or name, "passages": n})
+    return rows
+
+
+def flatten_sections(nodes: list[dict], depth: int = 0) -> list[dict]:
+    out = []
+    for n in nodes:
+        out.append({"title": n["title"], "depth": depth, "page": n["page"], "path": n["path"],
+                    "passages": n["passages"]})
+        out.extend(flatten_sections(n["children"], depth + 1))
+    return out
+
+
+def query_terms(kb, question: str) -> list[str]:
+    """The words to highlight: the query's own tokens plus its translation / expansion."""
+    from kb.text import segmenter
+
+    try:
+        plan = kb.plan(question)
+    except Exception:  # noqa: BLE001 - highlighting is cosmetic
+        return []
+    seg = segmenter()
+    terms: set[str] = set()
+    for t in plan.terms:
+        if t.source == "query" and plan.lang == "en":
+            continue
+        terms.add(t.zh)
+        terms.update(w for w in seg.words(t.zh) if len(w) >= 2)
+    for p in plan.places:
+        terms.add(p.name)
+    return [t for t in terms if t and (len(t) >= 2 or t.isdigit()) and len(t) <= 30 and t != question]
