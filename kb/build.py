@@ -1,6 +1,7 @@
 """`kb ingest`: process changed files, store them and rebuild the indexes in a new generation."""
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -31,6 +32,20 @@ class IngestReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed)
+
+
+def pipeline_key(settings: Settings) -> str:
+    """Fingerprint of everything that shapes passages: ingest code, lexicons, gazetteer, size band.
+    A knowledge base built with another fingerprint is re-processed on the next ingest."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha1()
+    files = sorted((root / "ingest").glob("*.py")) + sorted((root / "ingest" / "data").glob("*")) + \
+        [root / "kb" / "data" / "gazetteer.tsv", root / "kb" / "text.py"]
+    for f in files:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return f"{h.hexdigest()[:12]}:{settings.min_chars}:{settings.max_chars}"
 
 
 def embedding_text(passage: dict) -> str:
@@ -64,6 +79,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
         else:
             path_of = {}
 
+        stale = bool(manifest) and manifest.get("pipeline") != pipeline_key(settings)
         processed = []
         sources = find_sources(paths or [settings.corpus_dir]) if paths is not None or not remove else []
         bar = tqdm(sources, desc="reading", unit="file", disable=not show_progress, file=sys.stderr)
@@ -71,7 +87,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
             try:
                 doc_id = doc_id_for(path)
                 sha = file_sha256(path)
-                if existing.get(doc_id) == sha:
+                if existing.get(doc_id) == sha and not stale:
                     report.unchanged.append(doc_id)
                     continue
                 result = process(path, settings.min_chars, settings.max_chars)
@@ -137,6 +153,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
 
         store.publish(data_dir, gen, {
             "documents": n_docs, "passages": len(passages), "embedders": embedders,
+            "pipeline": pipeline_key(settings),
             "settings": {"min_chars": settings.min_chars, "max_chars": settings.max_chars,
                          "index_type": settings.index_type},
             "passage_ids_sha1": EmbeddingCache.text_hash("\n".join(p["id"] for p in passages)),

@@ -52,7 +52,25 @@ def _filters(kind, domain, region, year, instrument) -> dict:
                                   instrument=instrument).items() if v}
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """Usage errors too end in one line on stderr (no usage block)."""
+
+    def main(self, *args, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=OneLineErrors)
 def main():
     """Knowledge base over Chinese environmental policy reports: ingest, search, ask, serve."""
 
