@@ -23,7 +23,7 @@ _PATTERNS = [
     (5, re.compile(r"^(?P<num>\d{1,2})\s*[)）]\s*(?P<rest>.+)$")),
     (6, re.compile(rf"^(?P<num>[{CN_NUM}]{{1,2}})是(?P<rest>.+)$")),
 ]
-_MD_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<rest>.+)$")
+_MD_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s*(?P<rest>[^#\s].*)$")
 _LABEL = {1: "{num}、", 2: "（{num}）", 3: "{num}. ", 4: "（{num}）", 5: "{num}）", 6: "{num}是"}
 _TERMINAL = set("。！？；…!?;：:")
 _CLOSERS = set("”’）」』)】")
@@ -53,6 +53,8 @@ def is_terminated(text: str) -> bool:
         return True
     if text[-1] in _TERMINAL:
         return True
+    if text[-1] == "." and len(text) > 1 and (text[-2].isalpha() or text[-2] in ")]\"'"):
+        return True  # an English sentence
     return text[-1] in _CLOSERS and len(text) > 1 and text[-2] in _TERMINAL
 
 

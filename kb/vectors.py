@@ -65,9 +65,24 @@ def search(index: faiss.Index, query: np.ndarray, k: int, allowed: np.ndarray | 
     if allowed is not None:
         if len(allowed) == 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if not isinstance(index, faiss.IndexFlat):
+            # approximate indexes may miss allowed rows: score the allowed rows exactly
+            vecs = _reconstruct(index, allowed)
+            sims = vecs @ q[0]
+            order = np.argsort(-sims, kind="stable")[:k]
+            return sims[order].astype(np.float32), allowed[order]
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         scores, ids = index.search(q, min(k, len(allowed)), params=params)
     else:
         scores, ids = index.search(q, k)
     keep = ids[0] >= 0
     return scores[0][keep], ids[0][keep]
+
+
+def _reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+    try:
+        return index.reconstruct_batch(ids)
+    except RuntimeError:
+        faiss.extract_index_ivf(index).make_direct_map()  # IVF lists need a direct map to reconstruct
+        return index.reconstruct_batch(ids)
