@@ -108,7 +108,9 @@ def _key(phrase: str) -> str:
 
 
 class Translator:
-    def __init__(self, vocabulary: set[str] | None = None):
+    def __init__(self, vocabulary: set[str] | None = None, docs_with=None):
+        """`vocabulary`: corpus words (CC-CEDICT is filtered to them); `docs_with(term)`: the set of
+        passages containing a Chinese term, used to pick among a word's dictionary senses."""
         self.phrases: dict[str, list[tuple[str, float, str]]] = {}
         for line in (DATA / "glossary.tsv").read_text(encoding="utf-8").splitlines()[1:]:
             parts = line.split("\t")
@@ -127,6 +129,7 @@ class Translator:
             if len(parts) >= 2:
                 self.synonyms[fold(parts[0])] = [x.strip() for x in parts[1].split("|") if x.strip()]
         self.vocabulary = vocabulary
+        self.docs_with = docs_with
         self._cedict: dict[str, list[str]] | None = None
 
     # ---------------------------------------------------------------- English
@@ -141,6 +144,7 @@ class Translator:
         terms: list[Term] = []
         places: list[Place] = []
         untranslated: list[str] = []
+        senses: list[tuple[str, list[str]]] = []
         gaz = gazetteer()
         i = 0
         while i < len(keys):
@@ -160,16 +164,29 @@ class Translator:
             else:
                 word = words[i]
                 if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
-                    found = self.cedict().get(_singular(word), [])[:2] or self.cedict().get(word, [])[:2]
-                    for zh in found:
-                        terms.append(Term(zh, W_CEDICT, "cedict", word))
-                    if not found:
+                    found = self.cedict().get(_singular(word), [])[:4] or self.cedict().get(word, [])[:4]
+                    if found:
+                        senses.append((word, found))
+                    else:
                         untranslated.append(word)
                 elif word.isdigit() or re.fullmatch(r"\d+(\.\d+)?", word):
                     terms.append(Term(word, 1.0, "query", word))
                 i += 1
+        anchors = [t.zh for t in terms if t.source in ("glossary", "place")] + \
+            [zh for _, found in senses if len(found) == 1 for zh in found]
+        for word, found in senses:
+            terms.append(Term(self._pick_sense(found, anchors), W_CEDICT, "cedict", word))
         self.last_untranslated = untranslated
         return terms, places
+
+    def _pick_sense(self, candidates: list[str], anchors: list[str]) -> str:
+        """The dictionary sense that co-occurs most with the query's other translations
+        (classic cross-language disambiguation); the first sense when nothing co-occurs."""
+        if len(candidates) == 1 or not anchors or self.docs_with is None:
+            return candidates[0]
+        context = set().union(*(self.docs_with(a) for a in anchors))
+        scored = [(len(self.docs_with(c) & context), -i, c) for i, c in enumerate(candidates)]
+        return max(scored)[2]
 
     # ---------------------------------------------------------------- Chinese
     def expand_zh(self, query: str) -> tuple[list[Term], list[Place]]:
@@ -228,7 +245,7 @@ def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
         if len(simp) < 2 or (vocabulary and simp not in vocabulary):
             continue
         for rank, d in enumerate(defs.split("/")):
-            if rank > 1:
+            if rank > 2:
                 break  # only a word's first senses: later ones are rare uses and mistranslate
             d = re.sub(r"\([^)]*\)", "", d).strip().lower()
             d = re.sub(r"^to ", "", d)
