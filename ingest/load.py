@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.errors import DocumentError
+from kb.store import file_checksum as file_sha256
 
 SUPPORTED = {".txt", ".md", ".markdown", ".pdf"}
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -61,14 +62,6 @@ def find_sources(paths: list[Path]) -> list[Path]:
         else:
             raise DocumentError(p, "no such file or folder")
     return found
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def decode_text(data: bytes, path: Path) -> str:

@@ -92,13 +92,14 @@ class KnowledgeBase:
         self.bm25 = BM25Index([seg.tokens(embedding_text(p)) for p in self.passages])
         self.indexes = {spec: vectors.load(generation, key, len(self.passages))
                         for spec, key in self.manifest.get("embedders", {}).items()}
+        self._docs_with_cache: dict[str, frozenset[int]] = {}
         self.translator = Translator(vocabulary=set(self.bm25.vocab), docs_with=self.docs_with)
         self._lock = threading.Lock()
         self._embedders: dict[str, object] = {}
 
     def docs_with(self, term: str) -> frozenset[int]:
         """Passages containing a Chinese term (all of its tokens when it is not one word)."""
-        cache = self.__dict__.setdefault("_docs_with", {})
+        cache = self._docs_with_cache
         if term not in cache:
             i = self.bm25.vocab.get(term)
             if i is not None:

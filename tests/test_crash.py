@@ -17,6 +17,7 @@ from kb import store
 from kb.settings import PROJECT_ROOT, Settings
 
 REPORT = PROJECT_ROOT / "corpus" / "zero-waste-cities-2024.txt"
+EXTRA_COPIES = 8
 
 
 def _ids(gen: Path) -> list[str]:
@@ -36,6 +37,9 @@ def _changed_corpus(folder: Path) -> None:
                                                    "2024 年是实现“十四五”规划目标任务的关键之年"), encoding="utf-8")
     part = text[text.index("二、区域“无废城市”建设工作进展\n"):text.index("三、省（区、市）“无废城市”建设工作进展\n")]
     (folder / "regional-excerpt.md").write_text("# 区域共建摘录\n\n" + part, encoding="utf-8")
+    # more work, so that the fixed-delay kills land mid-ingest even on a fast, idle machine
+    for n in range(1, EXTRA_COPIES + 1):
+        (folder / f"edition-{n}.txt").write_text(text.replace("关键一年", f"关键一年（第{n}版）"), encoding="utf-8")
 
 
 @pytest.fixture
@@ -128,4 +132,5 @@ def test_killed_ingest_leaves_the_previous_kb_whole(built):
         assert (g / store.MANIFEST).exists(), f"unfinished generation {g.name} left behind"
     assert len(list(gens.iterdir())) <= settings.keep_generations
     kb = KnowledgeBase.open(settings)
-    assert {p["doc_id"] for p in kb.passages} == {"zero-waste-cities-2024", "regional-excerpt"}
+    assert {p["doc_id"] for p in kb.passages} == {"zero-waste-cities-2024", "regional-excerpt"} | {
+        f"edition-{n}" for n in range(1, EXTRA_COPIES + 1)}
