@@ -65,8 +65,9 @@ class QueryPlan:
     def dense_text(self) -> str:
         if self.lang == "zh":
             return self.original
-        added = [t.zh for t in self.terms if t.source != "query"]
-        # the English words keep the meaning, the translations (all senses kept) bring the Chinese
+        # one Chinese form per English concept keeps the text short (embedding cost grows with length)
+        added = list({t.en or t.zh: t.zh for t in reversed(self.terms) if t.source != "query"}.values())[::-1]
+        # the English words keep the meaning, the translations bring the Chinese
         # wording: measured better than either alone (eval/RESULTS.md)
         return " ".join([self.original, *dict.fromkeys(added)])
 

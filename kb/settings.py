@@ -47,7 +47,7 @@ class Settings:
     rrf_k: int = 60
     # RRF weights of the ranked lists (measured with `kb eval`, see eval/RESULTS.md)
     w_bm25: float = 1.0
-    w_dense: float = 0.4
+    w_dense: float = 0.2
     w_xling: float = 0.2
     w_dense_original: float = 0.0   # primary embedder on the untranslated English query (+0.003 nDCG, +20 ms: off)
     place_boost: float = 0.5
