@@ -119,6 +119,8 @@ class Translator:
             if len(parts) < 2:
                 continue
             zh = [z.strip() for z in parts[1].split("|") if z.strip()]
+            # a lone Chinese character (市, 县, 区) matches everywhere: keep it only as the sole translation
+            zh = [z for z in zh if len(z) > 1] or zh
             entry = [(z, W_GLOSSARY if i == 0 else W_GLOSSARY_ALT, "glossary") for i, z in enumerate(zh)]
             self.phrases.setdefault(_key(parts[0]), entry)
         gaz = gazetteer()
