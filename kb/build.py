@@ -108,15 +108,12 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
             else:
                 report.removed.append(doc_id)
 
-        want = {spec for spec in embedder_specs(settings)}
-        have = set(manifest.get("embedders", {}).values()) if manifest else set()
         needs_index = live is not None and not report.changed and not _indexes_match(settings, manifest)
         if not report.changed and not needs_index:
             report.generation = live.name if live else None
             report.seconds = time.time() - started
             report.passages = manifest.get("passages", 0) if manifest else 0
             return report
-        del want, have
 
         gen = store.new_generation(data_dir)
         db_path = gen / store.DB_NAME

@@ -19,7 +19,7 @@ from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
 from kb import store, vectors
 from kb.build import embedder_specs, embedding_text
 from kb.embed import make_embedder
-from kb.errors import BadInput, NotFound, UnknownFilterValue
+from kb.errors import BadInput, IndexMismatch, NotFound, UnknownFilterValue
 from kb.fusion import diversify, rrf
 from kb.gazetteer import gazetteer
 from kb.keyword import BM25Index, top_k
@@ -129,7 +129,6 @@ class KnowledgeBase:
                 emb = make_embedder(spec)
                 expected = self.manifest["embedders"][spec]
                 if emb.key != expected:
-                    from kb.errors import IndexMismatch
                     raise IndexMismatch(f"index built with {expected}, embedder is {emb.key}: re-run `kb ingest`")
                 self._embedders[spec] = emb
             return self._embedders[spec]
