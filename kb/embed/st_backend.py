@@ -27,7 +27,9 @@ class SentenceTransformerEmbedder(Embedder):
         except Exception as exc:  # missing folder, no network, bad config
             raise EmbedderUnavailable(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 6
+        self.dim = int(get_dim())
         name = os.path.basename(model.rstrip("/")) or model
         fingerprint = hashlib.sha1(model.encode("utf-8")).hexdigest()[:6]
         self.key = f"st-{name}-{fingerprint}-{self.dim}"
