@@ -120,7 +120,8 @@ class KnowledgeBase:
         for spec in self.indexes:
             self.embedder(spec)
         self.translator.cedict()
-        self.search("固体废物 warm up", k=1)
+        self.search("固体废物", k=1)        # Chinese path
+        self.search("solid waste", k=1)   # English path: translation, and embedders that load lazily
         return self
 
     def embedder(self, spec: str):
