@@ -13,7 +13,6 @@ import argparse
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,10 @@ from urllib.parse import urlparse
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api.process import start_server, stop_server  # noqa: E402
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -38,45 +41,17 @@ def gold_queries(path: Path) -> list[str]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir: str, extra_env: dict | None = None,
-                 timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(data_dir), **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--data-dir", str(data_dir),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"kb serve exited with code {proc.returncode}")
-        try:
-            health = httpx.get(url + "/health", timeout=2)
-            if health.status_code == 200:
-                if health.json().get("status") != "ok":
-                    stop(proc)
-                    raise SystemExit(f"knowledge base not ready: {health.json()}")
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop(proc)
-    raise SystemExit("kb serve did not answer /health in time")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
+def start(data_dir: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`kb serve` on a free loopback port, its output discarded (a 30 s run logs thousands of lines)."""
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc, url = start_server(data_dir, extra_env, timeout=300.0, output=subprocess.DEVNULL)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    health = httpx.get(url + "/health", timeout=10).json()
+    if health.get("status") != "ok":
+        stop_server(proc)
+        raise SystemExit(f"knowledge base not ready: {health}")
+    return proc, url
 
 
 def rss_kib(pid: int) -> tuple[int | None, int | None]:
@@ -185,7 +160,7 @@ def main(argv=None) -> int:
             ap.error(f"--url must be a loopback address, not {host}")
         url, pid = args.url.rstrip("/"), args.pid
     else:
-        proc, url = start_server(args.data_dir, server_env)
+        proc, url = start(args.data_dir, server_env)
         pid = proc.pid
     try:
         health = httpx.get(url + "/health", timeout=10).json()
@@ -203,7 +178,7 @@ def main(argv=None) -> int:
             report.update(server_rss_mib=cur and round(cur / 1024, 1), server_peak_rss_mib=peak and round(peak / 1024, 1))
     finally:
         if proc:
-            stop(proc)
+            stop_server(proc)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:

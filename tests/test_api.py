@@ -5,14 +5,11 @@ property-based requests from the live OpenAPI schema (schemathesis): never a 5xx
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
+
+from api.process import start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -22,51 +19,9 @@ PHOSPHOGYPSUM_PLACES = ["贵阳市", "德阳市", "襄阳市", "湖北省", "贵
                         "云南省", "重庆市", "黄石市", "铜陵市"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(data_dir, cache_dir=None, timeout: float = 180.0, extra_env: dict | None = None):
-    """Start `kb serve` on a free loopback port; return (process, base_url) once /health answers."""
-    port = _free_port()
-    env = {**os.environ, "KB_DATA_DIR": str(data_dir), **(extra_env or {})}
-    if cache_dir:
-        env["KB_CACHE_DIR"] = str(cache_dir)
-    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--data-dir", str(data_dir),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace")
-            raise RuntimeError(f"kb serve exited with {proc.returncode}:\n{out[-3000:]}")
-        try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError("kb serve did not answer /health in time")
-
-
-def stop_server(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
-
-
 @pytest.fixture(scope="module")
 def server(kb_settings):
-    proc, url = start_server(kb_settings.data_dir, kb_settings.cache_dir)
+    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir)})
     yield url
     stop_server(proc)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from api.process import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,12 +26,6 @@ ANSWER_TIMEOUT = 420    # seconds for model warm-up plus the first answer
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no browser: /usr/bin/chromium is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _kb_command() -> list[str]:
     script = Path(sys.executable).parent / "kb"
     return [str(script)] if script.exists() else [sys.executable, "-m", "kb.cli"]
@@ -38,7 +33,7 @@ def _kb_command() -> list[str]:
 
 @pytest.fixture
 def ui_server(kb_settings, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, KB_CACHE_DIR=str(kb_settings.embedding_cache_dir))
     log = open(tmp_path / "server.log", "wb")
     cmd = _kb_command() + ["ui", "--port", str(port), "--host", "127.0.0.1", "--data-dir", str(kb_settings.data_dir)]
