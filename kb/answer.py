@@ -84,8 +84,8 @@ def _group_label(kb: KnowledgeBase, hit: dict, lang: str, sentence: str = "") ->
 
 
 def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None) -> dict:
-    result = kb.search(question, k=min(max(k * 3, 20), 100), filters=filters, diverse=True)
     plan = kb.plan(question)
+    result = kb.search(question, k=min(max(k * 3, 20), 100), filters=filters, diverse=True, plan=plan)
     weights = concepts(kb, plan)
     best = max((sentence_score(h["text"], weights) for h in result["results"][:5]), default=0.0)
     if best < MIN_PASSAGE_COVERAGE:

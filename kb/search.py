@@ -199,13 +199,13 @@ class KnowledgeBase:
         return lists
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: dict | Filters | None = None,
-               translate: bool = True, diverse: bool = False) -> dict:
+               translate: bool = True, diverse: bool = False, plan: QueryPlan | None = None) -> dict:
         if mode not in MODES:
             raise BadInput(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         if not isinstance(k, int) or not 1 <= k <= 100:
             raise BadInput("k must be between 1 and 100")
         filters = filters if isinstance(filters, Filters) else Filters.from_dict(filters)
-        plan = self.plan(query, translate)
+        plan = plan or self.plan(query, translate)  # callers that already planned the query pass it
         allowed = self.allowed_rows(filters)
         lists = self.rankings(plan, mode, allowed)
         fused = rrf([ranked for ranked, _ in lists], k=self.settings.rrf_k, weights=[w for _, w in lists])
