@@ -155,9 +155,13 @@ def serve(host, port, data_dir):
 
     if data_dir:
         os.environ["KB_DATA_DIR"] = str(data_dir)
+    settings = settings_from_env()
+    if settings.serve_threads > 0:
+        # before any model library loads: OpenMP reads it once (an explicit OMP_NUM_THREADS wins)
+        os.environ.setdefault("OMP_NUM_THREADS", str(settings.serve_threads))
     from api.app import create_app
 
-    uvicorn.run(create_app(settings_from_env()), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @main.command()

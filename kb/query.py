@@ -63,13 +63,14 @@ class QueryPlan:
 
     @property
     def dense_text(self) -> str:
+        """What the embedder sees. English: the Chinese forms of the translated concepts (one per concept)
+        plus the English words nothing translated, which the multilingual embedder still understands.
+        Measured as good as the English words plus the Chinese forms (eval/RESULTS.md) at about half the
+        tokens, and embedding cost grows with length."""
         if self.lang == "zh":
             return self.original
-        # one Chinese form per English concept keeps the text short (embedding cost grows with length)
         added = list({t.en or t.zh: t.zh for t in reversed(self.terms) if t.source != "query"}.values())[::-1]
-        # the English words keep the meaning, the translations bring the Chinese
-        # wording: measured better than either alone (eval/RESULTS.md)
-        return " ".join([self.original, *dict.fromkeys(added)])
+        return " ".join([*self.untranslated, *dict.fromkeys(added)]) or self.original
 
 
 def detect_language(text: str) -> str:

