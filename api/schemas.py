@@ -148,6 +148,9 @@ class Health(_Out):
     documents: int = Field(description="Number of documents in the knowledge base.")
     passages: int = Field(description="Number of passages in the knowledge base.")
     generation: str | None = Field(None, description="Name of the index generation being served.")
+    embedder: str | None = Field(None, description="Embedder of the dense index (KB_EMBEDDER).")
+    embed_threads: int | None = Field(None, description="Threads per query embedding (OMP_NUM_THREADS; "
+                                      "`kb serve` sets KB_SERVE_THREADS, default 1), null for the library default.")
     detail: str | None = Field(None, description="What to do when the status is not ok.")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from collections import Counter
@@ -332,5 +333,7 @@ class KnowledgeBase:
                                    "values")} for r in self.indicator_rows]
 
     def health(self) -> dict:
+        threads = os.environ.get("OMP_NUM_THREADS", "")
         return {"status": "ok", "documents": len(self.documents_by_id), "passages": len(self.passages),
-                "generation": self.generation.name}
+                "generation": self.generation.name, "embedder": self.settings.embedder,
+                "embed_threads": int(threads) if threads.isdigit() else None}

@@ -5,6 +5,7 @@ property-based requests from the live OpenAPI schema (schemathesis): never a 5xx
 """
 from __future__ import annotations
 
+import os
 
 import httpx
 import pytest
@@ -59,6 +60,9 @@ def test_health_counts(api, kb):
     assert body["status"] == "ok"
     assert body["documents"] == len(kb.documents_by_id) >= 1
     assert body["passages"] == len(kb.passages) > 100
+    assert body["embedder"] == kb.settings.embedder
+    # kb serve: one embedding thread per request unless the environment says otherwise
+    assert body["embed_threads"] == int(os.environ.get("OMP_NUM_THREADS", "1"))
 
 
 def test_openapi_documents_every_field(api):

