@@ -32,7 +32,10 @@ def concepts(kb: KnowledgeBase, plan) -> list[tuple[float, set[str]]]:
     groups: dict[str, set[str]] = {}
     if plan.lang == "en":
         for t in plan.terms:
-            if t.source != "query":
+            if t.source == "compound":   # 绩效考核 answers both "performance" and "appraisal"
+                for key in [k for k in groups if set(k.split()) & set(t.en.split())]:
+                    groups[key].add(fold(t.zh))
+            elif t.source != "query":
                 groups.setdefault(t.en or t.zh, set()).add(fold(t.zh))
         for word in plan.untranslated:
             groups.setdefault(word, set()).add(word)
@@ -125,7 +128,7 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     if plan.lang == "en":
         seen = set()
         for t in plan.terms:
-            if t.source in ("glossary", "place") and t.en and t.zh not in seen and any(
+            if t.source in ("glossary", "place", "compound") and t.en and t.zh not in seen and any(
                     t.zh in s["text"] for s in statements):
                 seen.add(t.zh)
                 glossary.append({"zh": t.zh, "en": t.en})

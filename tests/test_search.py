@@ -307,6 +307,20 @@ def test_expanded_english_query_contains_the_chinese_term(kb, en, zh, term):
     assert kb.search(en, k=3, translate=False)["expanded"] is None
 
 
+def test_english_word_pairs_translate_into_corpus_compounds(kb):
+    """"performance appraisal": no glossary phrase, but 绩效 (performance) + 考核 (appraisal, a later
+    dictionary sense) make 绩效考核, a word of the report."""
+    plan = kb.plan("performance appraisal of officials")
+    compounds = {t.zh for t in plan.terms if t.source == "compound"}
+    assert "绩效考核" in compounds
+    assert all(c in kb.bm25.vocab for c in compounds)
+    assert "绩效考核" in kb.search("performance appraisal of officials", k=10)["expanded"]
+    # pairs inside one glossary phrase and pairs with stop words are left alone
+    assert not [t for t in kb.plan("solid waste").terms if t.source == "compound"]
+    assert not [t for t in kb.plan("insurance of liability").terms if t.source == "compound"]
+    assert "责任保险" in {t.zh for t in kb.plan("liability insurance").terms}
+
+
 def test_expanded_phosphogypsum(kb):
     assert "磷石膏" in kb.search("how are cities handling phosphogypsum", k=1)["expanded"]
     assert kb.search("phosphogypsum", k=1)["expanded"].split()[-1] == "磷石膏"
