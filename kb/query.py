@@ -91,6 +91,7 @@ def validate(query: str, max_chars: int) -> str:
 
 def _en_norm(text: str) -> str:
     text = fold(text).replace("’", "'")
+    text = re.sub(r"(?<=\w)'s\b|(?<=\w)'(?!\w)", "", text)   # possessives: Shandong's, officials' (Xi'an stays)
     text = re.sub(r"[-_/]", " ", text)
     text = re.sub(r"[^\w' &+.]", " ", text)
     text = re.sub(r"(?<!\w)\.|\.(?!\w)", " ", text)
@@ -105,6 +106,19 @@ def _singular(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+def _lemmas(word: str) -> list[str]:
+    """Base forms to try for an inflected verb the dictionaries lack: combining -> combine,
+    coded -> code, planned -> plan, turned -> turn."""
+    out = []
+    for suffix in ("ing", "ed"):
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 3:
+            out += [stem, stem + "e"]
+            if len(stem) > 3 and stem[-1] == stem[-2]:
+                out.append(stem[:-1])
+    return out
 
 
 def _key(phrase: str) -> str:
@@ -160,6 +174,8 @@ class Translator:
                 if n == 1 and (words[i] in _EN_STOP or phrase in _EN_STOP):
                     continue
                 entry = self.phrases.get(phrase)
+                if not entry and n == 1:
+                    entry = next((self.phrases[b] for b in _lemmas(phrase) if b in self.phrases), None)
                 if entry:
                     en = " ".join(words[i: i + n])
                     for zh, w, source in entry:
@@ -172,7 +188,8 @@ class Translator:
             else:
                 word = words[i]
                 if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
-                    found = self._cedict_senses(_singular(word))[:4] or self._cedict_senses(word)[:4]
+                    found = next((f[:4] for f in map(self._cedict_senses, [_singular(word), word, *_lemmas(word)])
+                                  if f), [])
                     if found:
                         senses.append((word, found))
                     else:

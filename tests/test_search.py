@@ -321,6 +321,18 @@ def test_english_word_pairs_translate_into_corpus_compounds(kb):
     assert "责任保险" in {t.zh for t in kb.plan("liability insurance").terms}
 
 
+def test_possessives_and_verb_forms_still_translate(kb):
+    assert [p.name for p in kb.plan("Shandong's hazardous waste monitoring").places] == ["山东省"]
+    assert [p.name for p in kb.plan("Xi'an sludge disposal").places] == ["西安市"]
+    officials = {t.zh for t in kb.plan("officials' training").terms if t.en == "officials"}
+    assert officials and officials == {t.zh for t in kb.plan("officials training").terms if t.en == "officials"}
+    # an -ing / -ed form the dictionaries lack is looked up by its base form
+    for inflected, base in [("combining", "combine"), ("coded", "code"), ("combined", "combine")]:
+        got = {t.zh for t in kb.plan(f"{inflected} waste").terms if t.en == inflected}
+        want = {t.zh for t in kb.plan(f"{base} waste").terms if t.en == base}
+        assert got and got == want, (inflected, got, want)
+
+
 def test_expanded_phosphogypsum(kb):
     assert "磷石膏" in kb.search("how are cities handling phosphogypsum", k=1)["expanded"]
     assert kb.search("phosphogypsum", k=1)["expanded"].split()[-1] == "磷石膏"
