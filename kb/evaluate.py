@@ -104,7 +104,7 @@ def run_eval(kb, gold_files: list[Path], modes: list[str] | None = None, transla
 
 def format_table(report: dict) -> str:
     lines = [f"{report['queries']} queries, {report['passages']} passages, top {report['k']}; "
-             f"embedder {report['embedder']} (+ {report['xling_embedder'] or 'none'} for English)", ""]
+             f"embedder {report['embedder']}" + (f" (+ {report['xling_embedder']} for English)" if report['xling_embedder'] else ""), ""]
     header = f"{'config':<18}{'slice':<14}" + "".join(f"{m:>11}" for m in METRICS) + f"{'n':>6}"
     lines.append(header)
     lines.append("-" * len(header))

@@ -318,7 +318,6 @@ def test_english_word_pairs_translate_into_corpus_compounds(kb):
     # pairs inside one glossary phrase and pairs with stop words are left alone
     assert not [t for t in kb.plan("solid waste").terms if t.source == "compound"]
     assert not [t for t in kb.plan("insurance of liability").terms if t.source == "compound"]
-    assert "责任保险" in {t.zh for t in kb.plan("liability insurance").terms}
 
 
 def test_possessives_and_verb_forms_still_translate(kb):
