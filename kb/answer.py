@@ -6,7 +6,6 @@ When no sentence covers enough of the query, say so instead of padding.
 """
 from __future__ import annotations
 
-import math
 
 from ingest.split import sentences
 from ingest.structure import parse_heading

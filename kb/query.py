@@ -30,7 +30,7 @@ _EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with",
             "s", "being", "done", "doing", "get", "got", "use", "used", "using", "way", "ways", "examples",
             "example", "cases", "case", "handle", "handling", "handled", "deal", "dealing", "tell", "show",
             "give", "list", "find", "look", "looking", "kind", "kinds", "type", "types", "different", "other",
-            "others", "also", "all", "each", "every", "many", "much", "there", "here", "please", "not", "no"}
+            "others", "also", "all", "each", "every", "many", "much", "here", "please", "not", "no"}
 
 
 @dataclass
@@ -150,10 +150,10 @@ class Translator:
                 self.synonyms[fold(parts[0])] = [x.strip() for x in parts[1].split("|") if x.strip()]
         self.vocabulary = vocabulary
         self.docs_with = docs_with
-        self._cedict: dict[str, list[str]] | None = None
+        self._cedict: dict[str, list[tuple[int, str]]] | None = None
 
     # ---------------------------------------------------------------- English
-    def cedict(self) -> dict[str, list[str]]:
+    def cedict(self) -> dict[str, list[tuple[int, str]]]:
         if self._cedict is None:
             self._cedict = _load_cedict(frozenset(self.vocabulary or ()))
         return self._cedict
@@ -285,7 +285,7 @@ def _cedict_path() -> Path:
 
 
 @lru_cache(maxsize=2)
-def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[str]]:
+def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[tuple[int, str]]]:
     """English headword -> (sense rank, simplified Chinese word), first senses first, corpus words only."""
     out: dict[str, list[tuple[int, str]]] = {}
     pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")

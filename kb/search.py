@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import numpy as np
 
 from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
 from kb import store, vectors
-from kb.build import embedder_specs, embedding_text
+from kb.build import embedding_text
 from kb.embed import make_embedder
 from kb.errors import BadInput, IndexMismatch, NotFound, UnknownFilterValue
 from kb.fusion import diversify, rrf

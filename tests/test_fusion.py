@@ -1,7 +1,6 @@
 """Reciprocal rank fusion and diversification on hand-made ranked lists, with exact expectations."""
 from __future__ import annotations
 
-import pytest
 
 from kb.fusion import dedupe, diversify, rrf
 

@@ -6,9 +6,7 @@ query expansion, modes, diversity, and the contract's result fields and citation
 from __future__ import annotations
 
 import json
-import re
 
-import numpy as np
 import pytest
 
 from kb import vectors
