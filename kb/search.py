@@ -189,14 +189,14 @@ class KnowledgeBase:
             lists.append(([i for i, _ in top_k(self.bm25.scores(self._bm25_query(plan)), n, allowed)], s.w_bm25))
         if mode in ("hybrid", "dense"):
             if s.embedder in self.indexes:
-                q = self.embedder(s.embedder).embed_query(plan.dense_text)
+                q = self.embedder(s.embedder).embed_query(plan.dense_text[: s.max_dense_chars])
                 lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]], s.w_dense))
             if s.w_dense_original and plan.lang == "en" and plan.translated and s.embedder in self.indexes:
-                q = self.embedder(s.embedder).embed_query(plan.original)
+                q = self.embedder(s.embedder).embed_query(plan.original[: s.max_dense_chars])
                 lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]],
                               s.w_dense_original))
             if s.xling_embedder and s.xling_embedder in self.indexes and plan.lang == "en":
-                q = self.embedder(s.xling_embedder).embed_query(plan.original)
+                q = self.embedder(s.xling_embedder).embed_query(plan.original[: s.max_dense_chars])
                 lists.append(([int(i) for i in vectors.search(self.indexes[s.xling_embedder], q, n, allowed)[1]],
                               s.w_xling))
         return lists

@@ -54,6 +54,9 @@ class Settings:
     w_dense_original: float = 0.0   # primary embedder on the untranslated English query (+0.003 nDCG, +20 ms: off)
     place_boost: float = 0.5
     max_query_chars: int = 500
+    # The embedder reads at most this much of a query: a 500-character question costs ~550 ms to embed,
+    # 200 characters ~100 ms; keyword search still reads all of it.
+    max_dense_chars: int = 200
     keep_generations: int = 2
     # `kb serve`: threads per query embedding. Requests already run in parallel, so one thread each
     # spends the two cores on throughput instead of OpenMP hand-offs (eval/LOAD.md). 0 = library default.

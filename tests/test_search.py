@@ -236,6 +236,18 @@ def test_query_length_limit(kb):
         kb.search("phosphogypsum " * 40, k=3)   # 560 characters
 
 
+def test_long_queries_are_embedded_in_part_and_searched_in_full(kb, monkeypatch):
+    """Embedding cost grows with length: the embedder reads the first max_dense_chars, BM25 reads all."""
+    emb = kb.embedder(kb.settings.embedder)
+    seen = []
+    real = emb.embed_query
+    monkeypatch.setattr(emb, "embed_query", lambda text: seen.append(text) or real(text))
+    long_query = "关于" * 150 + "磷石膏"           # 303 characters, the only content word at the end
+    result = kb.search(long_query, k=5)
+    assert seen and max(len(t) for t in seen) == kb.settings.max_dense_chars == 200
+    assert any("磷石膏" in h["text"] for h in result["results"])
+
+
 @pytest.mark.parametrize("kwargs", [{"k": 0}, {"k": 101}, {"k": -1}, {"k": "5"}, {"mode": "fts"}, {"mode": ""}])
 def test_bad_parameters_raise_bad_input(kb, kwargs):
     with pytest.raises(BadInput):
