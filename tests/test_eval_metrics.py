@@ -148,3 +148,18 @@ def test_project_gold_sets_are_well_formed_and_every_anchor_is_findable(kb, name
         assert any(a["grade"] == 2 for a in q["relevant"]), q["id"]
         missing += [(q["id"], a["anchor"]) for a in q["relevant"] if not any(holds(a["anchor"], t) for t in texts)]
     assert not missing
+
+
+def test_retrieval_targets_hold_on_the_project_gold_set(kb):
+    """Issue 3's bar, so a change that breaks it fails here and not only in RESULTS.md: hybrid nDCG@10 >= 0.70,
+    recall@10 >= 0.85, MRR@10 >= 0.80, and English no more than 0.05 below Chinese on each figure."""
+    from pathlib import Path
+
+    from kb.evaluate import run_eval
+
+    gold = Path(__file__).resolve().parent.parent / "eval" / "gold.jsonl"
+    hybrid = run_eval(kb, [gold], modes=["hybrid"], translate_options=(True,))["configs"]["hybrid"]
+    overall, en, zh = hybrid["overall"], hybrid["lang"]["en"], hybrid["lang"]["zh"]
+    assert overall["ndcg@10"] >= 0.70 and overall["recall@10"] >= 0.85 and overall["mrr@10"] >= 0.80, overall
+    for metric in METRICS:
+        assert en[metric] >= zh[metric] - 0.05, (metric, en, zh)
