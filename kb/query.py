@@ -306,39 +306,34 @@ def _cedict_path() -> Path:
 
 
 @lru_cache(maxsize=1)
+def _cedict_glosses() -> tuple[tuple[str, int, str, bool], ...]:
+    """The dictionary read once: (simplified word, sense rank, one-word English gloss, whether the sense is
+    a classifier, variant, cross-reference, surname or abbreviation note) for every entry."""
+    out = []
+    pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")
+    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
+        m = None if line.startswith("#") else pattern.match(line)
+        if not m:
+            continue
+        simp, defs = m.group(1), m.group(2)
+        for rank, d in enumerate(defs.split("/")):
+            d = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", d).strip().lower())
+            note = d.startswith(("cl:", "variant of", "see ", "surname", "abbr"))
+            out += [(simp, rank, piece, note) for piece in map(str.strip, d.split(";")) if piece and " " not in piece]
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
 def _cedict_headwords() -> frozenset[str]:
     """Every one-word English gloss of the whole dictionary (not only the corpus's words)."""
-    words = set()
-    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or "/" not in line:
-            continue
-        for d in line.split("/")[1:]:
-            d = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", d).strip().lower())
-            words.update(p.strip() for p in d.split(";") if p.strip() and " " not in p.strip())
-    return frozenset(words)
+    return frozenset(gloss for _, _, gloss, _ in _cedict_glosses())
 
 
 @lru_cache(maxsize=2)
 def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[tuple[int, str]]]:
     """English headword -> (sense rank, simplified Chinese word), first senses first, corpus words only."""
     out: dict[str, list[tuple[int, str]]] = {}
-    pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")
-    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            continue
-        m = pattern.match(line)
-        if not m:
-            continue
-        simp, defs = m.group(1), m.group(2)
-        if len(simp) < 2 or (vocabulary and simp not in vocabulary):
-            continue
-        for rank, d in enumerate(defs.split("/")):
-            d = re.sub(r"\([^)]*\)", "", d).strip().lower()
-            d = re.sub(r"^to ", "", d)
-            if not d or d.startswith(("cl:", "variant of", "see ", "surname", "abbr")):
-                continue
-            for piece in d.split(";"):
-                piece = piece.strip()
-                if piece and len(piece.split()) == 1:
-                    out.setdefault(_singular(piece), []).append((rank, simp))
+    for simp, rank, gloss, note in _cedict_glosses():
+        if len(simp) >= 2 and not note and (not vocabulary or simp in vocabulary):
+            out.setdefault(_singular(gloss), []).append((rank, simp))
     return {k: sorted(set(v)) for k, v in out.items()}

@@ -188,17 +188,15 @@ class KnowledgeBase:
         if mode in ("hybrid", "bm25"):
             lists.append(([i for i, _ in top_k(self.bm25.scores(self._bm25_query(plan)), n, allowed)], s.w_bm25))
         if mode in ("hybrid", "dense"):
-            if s.embedder in self.indexes:
-                q = self.embedder(s.embedder).embed_query(plan.dense_text[: s.max_dense_chars])
-                lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]], s.w_dense))
-            if s.w_dense_original and plan.lang == "en" and plan.translated and s.embedder in self.indexes:
-                q = self.embedder(s.embedder).embed_query(plan.original[: s.max_dense_chars])
-                lists.append(([int(i) for i in vectors.search(self.indexes[s.embedder], q, n, allowed)[1]],
-                              s.w_dense_original))
-            if s.xling_embedder and s.xling_embedder in self.indexes and plan.lang == "en":
-                q = self.embedder(s.xling_embedder).embed_query(plan.original[: s.max_dense_chars])
-                lists.append(([int(i) for i in vectors.search(self.indexes[s.xling_embedder], q, n, allowed)[1]],
-                              s.w_xling))
+            dense = [(s.embedder, plan.dense_text, s.w_dense)]
+            if s.w_dense_original and plan.lang == "en" and plan.translated:
+                dense.append((s.embedder, plan.original, s.w_dense_original))
+            if s.xling_embedder and plan.lang == "en":
+                dense.append((s.xling_embedder, plan.original, s.w_xling))
+            for spec, text, weight in dense:
+                if spec in self.indexes:
+                    q = self.embedder(spec).embed_query(text[: s.max_dense_chars])
+                    lists.append(([int(i) for i in vectors.search(self.indexes[spec], q, n, allowed)[1]], weight))
         return lists
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: dict | Filters | None = None,
