@@ -240,8 +240,17 @@ def show_turn(i: int, turn: dict):
             st.markdown("**Try:** " + "; ".join(md_escape(t) for t in tips) + ".")
             return
         body = "".join(f'<div class="kb-stmt"><span class="kb-group">{html_text(s["group"])}</span>'
-                       f'{statement_html(s["text"])}</div>' for s in res["statements"])
+                       f'{statement_html(s["text"])}'
+                       + (f'<div class="kb-muted"><i>{html_text(s["en"])}</i></div>' if s.get("en") else "")
+                       + '</div>' for s in res["statements"])
         st.markdown(body, unsafe_allow_html=True)
+        from kb.export import to_docx, to_markdown
+        d1, d2 = st.columns(2)
+        d1.download_button("Download Markdown", to_markdown(res), file_name="answer.md", mime="text/markdown",
+                           key=f"md-{i}", icon=":material/download:")
+        d2.download_button("Download DOCX", to_docx(res), file_name="answer.docx", key=f"docx-{i}",
+                           mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                           icon=":material/download:")
         if res.get("glossary"):
             st.markdown('<div class="kb-muted">Terms: ' + "; ".join(
                 f"{html_text(g['zh'])} = {html_text(g['en'])}" for g in res["glossary"]) + "</div>",
