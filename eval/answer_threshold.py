@@ -19,7 +19,7 @@ from kb import answer as answer_mod  # noqa: E402
 from kb.search import KnowledgeBase  # noqa: E402
 from kb.settings import settings_from_env  # noqa: E402
 
-THRESHOLDS = (0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 
 
 def read(path: Path) -> list[dict]:
@@ -53,7 +53,7 @@ def curve(real: list[dict], off: list[dict], power: float) -> list[tuple[float, 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--powers", default="1,2,3")
+    ap.add_argument("--powers", default="1,1.5,2")
     ap.add_argument("--split", default="both", choices=["tune", "heldout", "both"])
     args = ap.parse_args()
     kb = KnowledgeBase.open(settings_from_env(data_dir=args.data_dir)).warm_up()
@@ -66,7 +66,7 @@ def main() -> None:
         print("| idf power | threshold | real answered | off-topic refused |\n|---|---|---|---|")
         for p in powers:
             for t, a, r in curve(s_real, s_off, p):
-                mark = " **(in use)**" if (p, t) == (answer_mod.SUPPORT_POWER, answer_mod.MIN_PASSAGE_COVERAGE) else ""
+                mark = " **(in use)**" if (p, t) == (answer_mod.SUPPORT_POWER, answer_mod.MIN_SUPPORT) else ""
                 print(f"| {p:g} | {t}{mark} | {a:.1%} | {r:.1%} |")
 
 

@@ -97,7 +97,8 @@ def _cedict() -> dict[str, str]:
             continue
         for sense in m.group(2).split("/"):
             sense = re.sub(r"\([^)]*\)|\[[^\]]*\]", "", sense).split(";")[0].strip()
-            if sense and not sense.lower().startswith(("cl:", "variant of", "see ", "surname", "abbr", "old variant")):
+            if (sense and len(sense) <= 40 and not re.search(r"[\u4e00-\u9fff|]", sense)
+                    and not sense.lower().startswith(("cl:", "variant of", "see ", "surname", "abbr", "old variant"))):
                 out[m.group(1)] = re.sub(r"^to ", "", sense)
                 break
     return out
