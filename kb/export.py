@@ -2,40 +2,12 @@
 
     to_markdown(answer) -> str      to_docx(answer) -> bytes
 
-References follow GB/T 7714-2015: Author. Title[type]. Place: Publisher, Year: pages. The type code is
-[R] for a report and [Z] for other documents (work reports, notices); estimated pages read "约 12-13".
+The references are the citations' GB/T 7714-2015 references (kb.search.format_citation: [R] for a report,
+[Z] for other documents, 约 before estimated pages), numbered as in the answer.
 """
 from __future__ import annotations
 
 import io
-import re
-
-TYPE_CODES = {"report": "R", "research_report": "R", "standard": "S", "book": "M", "journal": "J",
-              "newspaper": "N", "thesis": "D", "compilation": "G"}
-
-
-def type_code(doc_type: str | None) -> str:
-    """GB/T 7714 document type code of a document's type (a one-letter code stays as it is)."""
-    if doc_type and re.fullmatch(r"[A-Z]", doc_type):
-        return doc_type
-    return TYPE_CODES.get(doc_type or "report", "Z")
-
-
-def reference(doc: dict, pages: list[int] | None, estimated: bool = False) -> str:
-    """GB/T 7714 reference of a document at some pages; estimated pages are marked 约."""
-    author = doc.get("author") or doc.get("publisher") or ""
-    ref = (f"{author}. " if author else "") + f"{doc['title']}[{type_code(doc.get('doc_type'))}]. "
-    pub = ""
-    if doc.get("publisher"):
-        pub = f"{doc['place']}: {doc['publisher']}" if doc.get("place") else doc["publisher"]
-    if doc.get("year"):
-        pub = f"{pub}, {doc['year']}" if pub else str(doc["year"])
-    if pages:
-        span = str(pages[0]) if pages[0] == pages[-1] else f"{pages[0]}-{pages[-1]}"
-        span = f"约{span}" if estimated else span
-        pub = f"{pub}: {span}" if pub else span
-    return (ref + (pub + "." if pub else "")).strip()
-
 
 def _heading(answer: dict) -> tuple[str, str]:
     en = answer.get("lang") == "en"

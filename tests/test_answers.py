@@ -16,7 +16,7 @@ import pytest
 from api.process import start_server, stop_server
 from kb.answer import answer, attributed_sentences
 from kb.answer_eval import citation_checks
-from kb.export import reference, to_docx, to_markdown
+from kb.export import to_docx, to_markdown
 from kb.gazetteer import gazetteer
 from kb.gist import figure, gist
 from kb.settings import PROJECT_ROOT
@@ -138,12 +138,14 @@ def test_english_statements_carry_a_gist(phosphogypsum):
 
 # ------------------------------------------------------------------ ready to cite
 
-def test_references_mark_estimated_pages():
-    doc = {"title": "某报告", "author": "某中心", "place": "北京", "publisher": "某出版社", "year": 2025,
-           "doc_type": "report"}
-    assert reference(doc, [25, 27]) == "某中心. 某报告[R]. 北京: 某出版社, 2025: 25-27."
-    assert reference(doc, [25, 25], estimated=True).endswith(": 约25.")
-    assert "[Z]" in reference({**doc, "doc_type": "work_report"}, None)
+def test_references_are_gbt7714_with_estimated_pages_marked(kb):
+    result = answer(kb, "政府工作报告 固体废物 资源循环利用")
+    assert result["citations"]
+    for c in result["citations"]:
+        assert re.search(r"\[[RZ]\]\. ", c["reference"]), c
+        assert ("约" in c["reference"]) == c["pages_estimated"], c
+        doc_type = kb.documents_by_id[c["doc_id"]]["doc_type"]
+        assert ("[R]" in c["reference"]) == (doc_type == "report"), c
 
 
 def test_markdown_and_docx_parse_back(phosphogypsum):
