@@ -214,7 +214,7 @@ def refusal_text(lang: str, plan, filters: dict, documents: int) -> str:
 
 
 def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None,
-           min_coverage: float | None = None) -> dict:
+           min_support: float | None = None) -> dict:
     plan = kb.plan(question)
     f = Filters.from_dict(filters)
     region = gazetteer().resolve(f.region) if f.region else None
@@ -222,7 +222,7 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     hits = result["results"]
     cs = concepts(kb, plan)
     score = support(cs, hits)
-    threshold = MIN_SUPPORT if min_coverage is None else min_coverage
+    threshold = MIN_SUPPORT if min_support is None else min_support
     base = {"question": question, "lang": plan.lang, "expanded": plan.expanded, "support": round(score, 4),
             "filters": result["filters"]}
     if score < threshold:

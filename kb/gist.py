@@ -118,10 +118,9 @@ def word_en(word: str) -> str | None:
 def _words(text: str) -> tuple[list[str], int, int]:
     """English of a run of Chinese text word by word, the content characters it renders, and their total."""
     out, done, total = [], 0, 0
-    stop = segmenter().stop
-    import jieba  # noqa: F401  (the segmenter's own tokenizer, longest words first)
-    with segmenter()._lock:
-        raw = segmenter()._jieba.lcut(fold(text), HMM=True)
+    seg = segmenter()
+    with seg._lock:   # the segmenter's own jieba (domain words), keeping punctuation and stop words
+        raw = seg._jieba.lcut(fold(text), HMM=True)
     for w in raw:
         if w in PUNCT or w in "，。、；：（）“”！？":
             out.append(PUNCT.get(w, w))
@@ -131,7 +130,7 @@ def _words(text: str) -> tuple[list[str], int, int]:
             if w.strip():
                 out.append(w.strip())
             continue
-        if w in stop:
+        if w in seg.stop:
             continue
         total += n
         en = word_en(w)
