@@ -53,11 +53,7 @@ def citation_checks(kb: KnowledgeBase, result: dict) -> tuple[int, int]:
     return ok, total
 
 
-def evaluate_answers(kb: KnowledgeBase, real_files: list[Path], offtopic_files: list[Path],
-                     offtopic_split: str | None = None) -> dict:
-    real = [q for f in real_files for q in read_jsonl(f)]
-    off = [q for f in offtopic_files for q in read_jsonl(f)
-           if offtopic_split is None or q.get("split") == offtopic_split]
+def _measure(kb: KnowledgeBase, real: list[dict], off: list[dict]) -> dict:
     answered = refused = cited_ok = cited_total = 0
     recalls, gists = [], []
     for q in real:
@@ -79,14 +75,28 @@ def evaluate_answers(kb: KnowledgeBase, real_files: list[Path], offtopic_files: 
             "gist_coverage": sum(gists) / len(gists) if gists else None, "english_statements": len(gists)}
 
 
+def evaluate_answers(kb: KnowledgeBase, real_files: list[Path], offtopic_file: Path) -> dict:
+    """Answer measures per question set: each real-question file is paired with one half of the off-topic
+    set (the first with the `tune` half, the others with the `heldout` half)."""
+    off = read_jsonl(offtopic_file)
+    report = {}
+    for i, path in enumerate(real_files):
+        half = "tune" if i == 0 else "heldout"
+        report[path.stem] = {"offtopic_half": half, **_measure(
+            kb, read_jsonl(path), [q for q in off if q.get("split", "tune") == half])}
+    return report
+
+
 def format_answers(report: dict) -> str:
     def pct(x):
         return "-" if x is None else f"{x:.1%}"
-    return "\n".join([
-        "| measure | value |", "|---|---|",
-        f"| real questions answered | {pct(report['answered'])} of {report['real_questions']} |",
-        f"| off-topic questions refused | {pct(report['refused'])} of {report['offtopic_questions']} |",
-        f"| place recall (precedent questions) | {pct(report['place_recall'])} over {report['precedent_questions']} |",
-        f"| citation precision | {pct(report['citation_precision'])} of {report['quoted_sentences']} sentences |",
-        f"| English gist coverage | {pct(report['gist_coverage'])} over {report['english_statements']} statements |",
-    ])
+    names = list(report)
+    rows = [("real questions answered", lambda r: f"{pct(r['answered'])} of {r['real_questions']}"),
+            ("off-topic questions refused", lambda r: f"{pct(r['refused'])} of {r['offtopic_questions']} "
+                                                      f"({r['offtopic_half']} half)"),
+            ("place recall (precedent questions)", lambda r: f"{pct(r['place_recall'])} over {r['precedent_questions']}"),
+            ("citation precision", lambda r: f"{pct(r['citation_precision'])} of {r['quoted_sentences']} sentences"),
+            ("English gist coverage", lambda r: f"{pct(r['gist_coverage'])} over {r['english_statements']} statements")]
+    out = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    out += [f"| {label} | " + " | ".join(fn(report[n]) for n in names) + " |" for label, fn in rows]
+    return "\n".join(out)

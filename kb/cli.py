@@ -235,7 +235,8 @@ def ui(port, host, data_dir):
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a PNG chart here.")
 @click.option("--modes", default="bm25,dense,hybrid", show_default=True)
 @click.option("--answers", is_flag=True, help="Evaluate answers instead: place recall, answer and refusal rates "
-                                              "(eval/offtopic.jsonl), citation precision, English gist coverage.")
+                                              "(eval/offtopic.jsonl: the first gold set with its tune half, others "
+                                              "with its held-out half), citation precision, English gist coverage.")
 @data_dir_option
 @friendly
 def eval_(gold, as_json, chart, modes, answers, data_dir):
@@ -248,7 +249,7 @@ def eval_(gold, as_json, chart, modes, answers, data_dir):
         from kb.answer_eval import EVAL, evaluate_answers, format_answers
 
         real = [Path(g) for g in gold] or [EVAL / "gold.jsonl", EVAL / "heldout.jsonl"]
-        report = evaluate_answers(kb, real, [EVAL / "offtopic.jsonl"])
+        report = evaluate_answers(kb, real, EVAL / "offtopic.jsonl")
         click.echo(json.dumps(report, indent=1) if as_json else format_answers(report))
         return
     files = [Path(g) for g in gold] or [default_gold()]

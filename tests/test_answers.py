@@ -199,3 +199,20 @@ def test_ask_markdown_through_the_server(server):
         assert body["statements"][0]["en"] and body["statements"][0]["level"]
         bad = api.post("/ask", params={"format": "pdf"}, json={"question": "磷石膏"})
         assert bad.status_code == 422 and "format" in bad.json()["detail"]
+
+
+# ------------------------------------------------------------------ answer evaluation
+
+def test_answer_evaluation_measures(kb, tmp_path):
+    from kb.answer_eval import evaluate_answers
+
+    gold = [q for q in read_jsonl("gold.jsonl") if q.get("type") == "precedent"][:2]
+    (tmp_path / "real.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in gold), encoding="utf-8")
+    off = [{"query": "what is the capital of France", "split": "tune"}, {"query": "磷石膏", "split": "tune"}]
+    (tmp_path / "off.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in off), encoding="utf-8")
+    report = evaluate_answers(kb, [tmp_path / "real.jsonl"], tmp_path / "off.jsonl")["real"]
+    assert report["real_questions"] == 2 and report["offtopic_questions"] == 2
+    assert report["refused"] == 0.5          # France refused, 磷石膏 answered
+    assert report["citation_precision"] == 1.0
+    assert report["precedent_questions"] >= 1 and 0 < report["place_recall"] <= 1
+    assert report["english_statements"] == 0 or 0 < report["gist_coverage"] <= 1
