@@ -42,6 +42,8 @@ class Gist:
 def number(value: float, unit: str) -> str:
     """A figure in English units: 3101100 t -> 3.10 million t."""
     unit = f" {unit}" if unit else ""
+    if value >= 1e12:
+        return f"{value / 1e12:.2f} trillion{unit}"
     if value >= 1e9:
         return f"{value / 1e9:.2f} billion{unit}"
     if value >= 1e6:

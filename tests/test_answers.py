@@ -116,7 +116,7 @@ def test_refusal_says_what_was_searched(kb):
 # ------------------------------------------------------------------ English gist
 
 @pytest.mark.parametrize("text, en", [("310.11万吨", "3.10 million t"), ("69.53%", "69.53%"),
-                                      ("12.5亿元", "1.25 billion yuan"), ("2024年5月", "May 2024"),
+                                      ("12.5亿元", "1.25 billion yuan"), ("2.15万亿元", "2.15 trillion yuan"), ("2024年5月", "May 2024"),
                                       ("1000万吨", "10.00 million t"), ("3.2个百分点", "3.2 percentage points")])
 def test_figures_convert_units_exactly(text, en):
     assert figure(text) == en
