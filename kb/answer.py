@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ingest.split import sentences
 from ingest.structure import parse_heading
@@ -143,9 +144,15 @@ class Sentence:
     national: bool
 
 
+@lru_cache(maxsize=8192)
+def _places_named(sentence: str) -> tuple[tuple[Place, ...], bool]:
+    """(local places a sentence names, whether it names the national level); cached: passages recur."""
+    found = [p for _, _, p in gazetteer().find(sentence)]
+    return tuple(p for p in found if p.level in LOCAL_LEVELS), any(p.level == "national" for p in found)
+
+
 def attributed_sentences(hits: list[dict]) -> list[Sentence]:
     """Every sentence of the passages, each with the place it is about."""
-    gaz = gazetteer()
     out = []
     for rank, hit in enumerate(hits):
         default = _passage_place(hit)
@@ -158,13 +165,12 @@ def attributed_sentences(hits: list[dict]) -> list[Sentence]:
             for sent in (s.strip() for s in sentences(line)):
                 if len(sent) < 8:
                     continue
-                found = [p for _, _, p in gaz.find(sent)]
-                named = [p for p in found if p.level in LOCAL_LEVELS]
+                named, names_nation = _places_named(sent)
                 if named:
-                    carry = _most_specific(named)
+                    carry = _most_specific(list(named))
                 place = carry or (None if national_passage else default)
-                national = place is None and (national_passage or any(p.level == "national" for p in found))
-                out.append(Sentence(sent, hit, rank, place, named, national))
+                national = place is None and (national_passage or names_nation)
+                out.append(Sentence(sent, hit, rank, place, list(named), national))
     return out
 
 
