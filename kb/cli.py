@@ -178,8 +178,32 @@ def ui(port, host, data_dir):
         env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]
     sys.exit(subprocess.call(cmd, env=env))
+
+
+@main.group()
+def feedback():
+    """Answer feedback (thumbs up / down and comments) given in the explorer."""
+
+
+@feedback.command(name="export")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write JSONL here (default: stdout).")
+@data_dir_option
+@friendly
+def feedback_export(out, data_dir):
+    """Every rated answer as one JSON line: question, answer, cited passages, rating, comment."""
+    from kb.conversations import ConversationStore, store_path
+
+    path = store_path(_settings(data_dir).data_dir)
+    rows = list(ConversationStore(path).export_feedback()) if path.exists() else []
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        Path(out).write_text(lines, encoding="utf-8")
+        click.echo(f"{len(rows)} rated answer(s) written to {out}", err=True)
+    else:
+        click.echo(lines, nl=False)
 
 
 @main.command(name="eval")

@@ -56,15 +56,30 @@ def highlight(text: str, terms: list[str]) -> str:
 _CITE = re.compile(r"\[(\d+)\]")
 
 
-def statement_html(text: str) -> str:
-    """A statement with its [n] markers styled as citation badges (text escaped first)."""
+def statement_html(text: str, previews: dict[int, str] | None = None) -> str:
+    """A statement with its [n] markers as citation links (text escaped first). `previews[n]` is the
+    hover text of source n (page and the start of the passage); a click opens the source (ui/static.js)."""
     body = html_text(text)
-    return _CITE.sub(lambda m: f'<span class="kb-cite">[{m.group(1)}]</span>', body)
+    previews = previews or {}
+
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        tip = html.escape(previews.get(n, ""), quote=True).replace("$", "&#36;")
+        return (f'<a class="kb-cite" href="#kb-src-{n}" data-n="{n}" data-tip="{tip}" '
+                f'aria-label="source {n}">[{n}]</a>')
+    return _CITE.sub(link, body)
+
+
+def preview(hit: dict, width: int = 140) -> str:
+    text = " ".join(hit["text"].split())
+    text = text if len(text) <= width else text[:width] + "…"
+    where = " · ".join(x for x in (hit["section"][-1] if hit["section"] else "", pages_label(hit["pages"])) if x)
+    return f"{where}\n{text}" if where else text
 
 
 def md_escape(text: str) -> str:
     """Escape markdown (and math) so corpus text shows literally in st.markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~])", r"\\\1", text or "")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~:=^@&\"'])", r"\\\1", text or "")
 
 
 def pages_label(pages) -> str:
@@ -86,27 +101,47 @@ def region_options(regions: list[dict]) -> list[dict]:
     return sorted(keep, key=lambda r: (LEVEL_ORDER.get(r.get("level"), 9), -r["count"], r["name"]))
 
 
-def evidence_by_region(results: list[dict]) -> list[dict]:
-    """How many result passages speak of each province / city (a passage counts once per place)."""
+def cited_by_province(hits: list[dict]) -> tuple[list[dict], int]:
+    """Cited passages per province: a passage counts once for each province it names (directly or through
+    one of its cities or counties). Returns the rows, most passages first, and how many passages named one."""
     counts: Counter = Counter()
-    meta: dict[str, dict] = {}
-    for hit in results:
-        seen = set()
+    places: dict[str, set[str]] = {}
+    named = 0
+    for hit in hits:
+        provinces = set()
         for r in hit["tags"]["region"]:
-            if r["level"] not in ("province", "city", "district"):
-                continue
-            if r["name"] in seen:
-                continue
-            seen.add(r["name"])
-            counts[r["name"]] += 1
-            meta[r["name"]] = r
-    rows = []
-    for name, n in counts.most_common():
-        r = meta[name]
-        level = "province" if r["level"] == "province" else "city"
-        rows.append({"place": f"{name} {r['en']}" if r.get("en") else name, "name": name, "level": level,
-                     "province": r.get("province") or name, "passages": n})
-    return rows
+            if r["level"] == "province":
+                provinces.add(r["name"])
+            elif r["level"] in ("city", "district") and r.get("province"):
+                provinces.add(r["province"])
+                places.setdefault(r["province"], set()).add(r["name"])
+        named += bool(provinces)
+        counts.update(provinces)
+    rows = [{"province": name, "passages": n, "places": "、".join(sorted(places.get(name, ())))}
+            for name, n in counts.most_common()]
+    return rows, named
+
+
+def dash(value) -> str:
+    """A table cell: '—' for missing values."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return "—"
+    return str(value)
+
+
+def jump_label(path: list[str], width: int = 60) -> str:
+    """A section for a pick list: its own heading first, then where it sits (parents, nearest first)."""
+    if not path:
+        return ""
+    head = path[-1]
+    parents = " ‹ ".join(reversed(path[:-1]))
+    text = f"{head}  ‹ {parents}" if parents else head
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cell_md(text: str) -> str:
+    """Corpus text shown in a Streamlit label or caption: markdown escaped, on one line."""
+    return md_escape(" ".join((text or "").split()))
 
 
 def flatten_sections(nodes: list[dict], depth: int = 0) -> list[dict]:
