@@ -99,7 +99,8 @@ with st.sidebar:
     st.segmented_control(t("lang", LANG), list(LANGS), format_func=LANGS.get, key="lang_pick", default=LANG,
                          on_change=_set_lang, selection_mode="single")
     c1, c2 = st.columns(2)
-    c1.button(t("new_chat", LANG), icon=":material/add_comment:", on_click=ask.new_chat, width="stretch")
+    c1.button(t("new_chat", LANG), icon=":material/add_comment:", on_click=ask.new_chat, width="stretch",
+              key="new_chat")
     with c2.popover(t("recent", LANG), icon=":material/history:", width="stretch"):
         for conv in conversations.recent(12):
             st.button(cell_md(conv["title"][:60]), key=f"conv-{conv['id']}", type="tertiary",

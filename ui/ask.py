@@ -230,7 +230,8 @@ def answer_actions(ctx: Ctx, turn: dict):
         else:
             with st.form(key=f"{key}-form", border=False):
                 st.text_input(ctx.t("fb.comment"), key=f"{key}-text", max_chars=2000)
-                st.form_submit_button(ctx.t("fb.send"), on_click=_save_comment, args=(ctx, seq, key))
+                st.form_submit_button(ctx.t("fb.send"), on_click=_save_comment, args=(ctx, seq, key),
+                                     key=f"{key}-send")
 
 
 def show_turn(ctx: Ctx, i: int, turn: dict):

@@ -34,10 +34,18 @@ def label(value: str, labels: dict[str, str]) -> str:
     return labels.get(value, value.replace("_", " ").capitalize())
 
 
+_MD_ENTITIES = {c: f"&#{ord(c)};" for c in "$[]()!*_`~\\:|#<>"}
+_MD_ENTITY = re.compile("[" + re.escape("$[]()!*_`~\\:|#") + "]")
+
+
+def _md_safe(escaped: str) -> str:
+    """Markdown and math characters as entities: inert whether or not Streamlit parses the HTML as markdown."""
+    return _MD_ENTITY.sub(lambda m: _MD_ENTITIES[m.group(0)], escaped)
+
+
 def html_text(text: str) -> str:
-    """Escaped text safe inside a single-line HTML block (no markdown, no math)."""
-    out = html.escape(text or "", quote=True)
-    return out.replace("$", "&#36;").replace("\n", "<br>")
+    """Escaped text safe inside HTML in st.markdown (no markdown, no math, no links, no images)."""
+    return _md_safe(html.escape(text or "", quote=True)).replace("\n", "<br>")
 
 
 def highlight(text: str, terms: list[str]) -> str:
@@ -50,10 +58,12 @@ def highlight(text: str, terms: list[str]) -> str:
         parts = re.split(r"(&[a-zA-Z#0-9]+;)", body)
         body = "".join(p if p.startswith("&") and p.endswith(";") else
                        pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", p) for p in parts)
-    return body.replace("$", "&#36;").replace("\n", "<br>")
+    parts = re.split(r"(<[^>]+>|&[a-zA-Z#0-9]+;)", body)   # our tags and entities stay as they are
+    body = "".join(p if p.startswith(("<", "&")) else _md_safe(p) for p in parts)
+    return body.replace("\n", "<br>")
 
 
-_CITE = re.compile(r"\[(\d+)\]")
+_CITE = re.compile(r"&#91;(\d+)&#93;")   # [n] after html_text
 
 
 def statement_html(text: str, previews: dict[int, str] | None = None) -> str:
@@ -64,9 +74,9 @@ def statement_html(text: str, previews: dict[int, str] | None = None) -> str:
 
     def link(m: re.Match) -> str:
         n = int(m.group(1))
-        tip = html.escape(previews.get(n, ""), quote=True).replace("$", "&#36;")
+        tip = _md_safe(html.escape(previews.get(n, ""), quote=True))
         return (f'<a class="kb-cite" href="#kb-src-{n}" data-n="{n}" data-tip="{tip}" '
-                f'aria-label="source {n}">[{n}]</a>')
+                f'aria-label="source {n}">&#91;{n}&#93;</a>')
     return _CITE.sub(link, body)
 
 
