@@ -40,3 +40,7 @@ class IndexMismatch(KBError):
 
 class EmbedderUnavailable(KBError):
     """The configured embedder cannot be loaded (missing package or model files)."""
+
+
+class DamagedKnowledgeBase(KBError):
+    """The data directory or a generation in it is damaged (unreadable pointer, manifest, database or index)."""
