@@ -282,13 +282,24 @@ def test_sidebar_counts_are_cross_filtered(app, kb):
     for value, n in kinds.items():
         assert any(o.endswith(f"({n})") for o in shown), (value, n, shown)
     assert app.sidebar.selectbox(key="f_year").label == "Year mentioned"
+    # the document's own year and type are filters too, and the question is asked within them
+    app.sidebar.selectbox(key="f_region").set_value(None).run()
+    app.sidebar.selectbox(key="f_doc_year").set_value("2023").run()
+    assert any(m.value.replace(",", "") == str(kb.facets({"doc_year": 2023})["total"]) for m in app.sidebar.metric)
+    turn = _ask(app, "垃圾分类")
+    assert turn["filters"] == {"doc_year": "2023"}
+    assert all(kb.passage(c["passage_id"])["tags"]["doc_year"] == 2023 for c in turn["answer"]["citations"])
 
 
 def test_documents_view_lists_the_library(app, kb):
     _open(app, "docs")
     table = next(df.value for df in app.dataframe)
     assert set(table["title"]) == {d["title"] for d in kb.documents()}
-    assert not table.isna().any().any()
+    assert not table.isna().any().any() and "None" not in table.astype(str).values
+    # the timeline: matching passages per document year for a term
+    app.text_input(key="timeline_q").set_value("垃圾分类").run()
+    assert not app.exception
+    assert app.get("vega_lite_chart")
 
 
 def test_missing_knowledge_base_says_run_ingest(tmp_path, monkeypatch):

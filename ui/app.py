@@ -16,14 +16,13 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from kb import store  # noqa: E402
 from kb.conversations import ConversationStore, store_path  # noqa: E402
 from kb.errors import EmptyKnowledgeBase, KBError  # noqa: E402
 from kb.settings import settings_from_env  # noqa: E402
 from ui import ask, browse, library  # noqa: E402
 from ui.context import VIEWS, Ctx, current_view, view_label  # noqa: E402
 from ui.i18n import LANGS, t  # noqa: E402
-from ui.render import DOMAIN_LABELS, KIND_LABELS, cell_md, label, md_escape, region_label, region_options  # noqa: E402
+from ui.render import DOC_TYPE_LABELS, DOMAIN_LABELS, KIND_LABELS, cell_md, label, md_escape, region_label, region_options  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 state = st.session_state
@@ -37,13 +36,13 @@ st.markdown(f"<style>{(HERE / 'style.css').read_text(encoding='utf-8')}</style>"
 st.html(f"<script>{(HERE / 'static.js').read_text(encoding='utf-8')}</script>", unsafe_allow_javascript=True)
 
 
-# ---------------------------------------------------------------- knowledge base (once per generation)
-@st.cache_resource(show_spinner="Loading the knowledge base and its models (the first start takes a while)…",
-                   max_entries=2)
-def load_kb(generation: str):
-    from kb.search import KnowledgeBase
+# ---------------------------------------------------------------- knowledge base (follows `kb ingest`)
+@st.cache_resource(show_spinner="Loading the knowledge base and its models (the first start takes a while)…")
+def live_kb(data_dir: str):
+    """One holder per process: it serves the generation CURRENT names and swaps in a new one after an ingest."""
+    from kb.live import LiveKnowledgeBase
 
-    return KnowledgeBase(settings_from_env(), Path(generation)).warm_up()
+    return LiveKnowledgeBase(settings_from_env(data_dir=Path(data_dir))).start()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -52,12 +51,13 @@ def facets(_kb, generation: str, filters: tuple) -> dict:
 
 
 settings = settings_from_env()
+holder = live_kb(str(settings.data_dir))
 try:
-    kb = load_kb(str(store.require_generation(settings.data_dir)))
+    kb = holder.get()
 except EmptyKnowledgeBase:
     st.title(t("title", LANG))
     st.error(f"There is no knowledge base in `{md_escape(str(settings.data_dir))}` yet.")
-    st.markdown("Build it first (or add a document from the command line), then reload this page:")
+    st.markdown("Build it first, then reload this page:")
     st.code(f"kb ingest --data-dir {settings.data_dir}", language="bash")
     st.stop()
 except KBError as exc:
@@ -76,7 +76,7 @@ def facet_counts(filters: dict) -> dict:
 
 
 # ---------------------------------------------------------------- sidebar
-FILTERS = ("kind", "domain", "region", "year", "instrument")
+FILTERS = ("doc_type", "doc_year", "kind", "domain", "region", "year", "instrument")
 
 
 def _clear_filters():
@@ -123,6 +123,14 @@ with st.sidebar:
         current = state.get(f"f_{key}")
         return values + ([current] if current is not None and current not in values else [])
 
+    tc = counts_without("doc_type").get("doc_type", {})
+    doc_type = st.selectbox(t("f.doc_type", LANG), opts("doc_type", tc), index=None, key="f_doc_type",
+                            placeholder=t("f.doc_type.any", LANG),
+                            format_func=lambda v: f"{label(v, DOC_TYPE_LABELS)} ({tc.get(v, 0)})")
+    dyc = counts_without("doc_year").get("doc_year", {})
+    doc_year = st.selectbox(t("f.doc_year", LANG), opts("doc_year", dyc, order=lambda y: -int(y)), index=None,
+                            key="f_doc_year", placeholder=t("f.doc_year.any", LANG), help=t("f.doc_year.help", LANG),
+                            format_func=lambda v: f"{v} ({dyc.get(v, 0)})")
     kc = counts_without("kind")["kind"]
     kind = st.selectbox(t("f.kind", LANG), opts("kind", kc), index=None, key="f_kind",
                         placeholder=t("f.kind.any", LANG),
@@ -145,8 +153,8 @@ with st.sidebar:
     instrument = st.selectbox(t("f.instrument", LANG), opts("instrument", ic), index=None, key="f_instrument",
                               placeholder=t("f.instrument.any", LANG),
                               format_func=lambda v: f"{label(v, {})} ({ic.get(v, 0)})")
-    filters = {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
-                                     instrument=instrument).items() if v is not None}
+    filters = {k: v for k, v in dict(doc_type=doc_type, doc_year=doc_year, kind=kind, domain=domain, region=region,
+                                     year=year, instrument=instrument).items() if v is not None}
     try:
         matching = facet_counts(filters)["total"]
     except KBError as exc:

@@ -11,7 +11,7 @@ from kb.gazetteer import gazetteer
 from ui.context import Ctx, go_to
 from ui.gloss import gloss
 from ui.render import (DOMAIN_LABELS, KIND_LABELS, cell_md, cited_by_province, highlight,
-                       html_text, label, md_escape, pages_label, preview, query_terms, statement_html)
+                       html_text, label, md_escape, hit_pages, preview, query_terms, statement_html)
 
 EXAMPLES = ["how are cities handling phosphogypsum", "贵州省磷石膏综合利用", "construction waste recycling in Shenzhen",
             "危险废物 收集 试点"]
@@ -122,22 +122,22 @@ def show_citation(ctx: Ctx, turn_key: str, c: dict, hit: dict | None, terms: lis
     section = hit["section"][-1] if hit["section"] else hit["doc_title"]
     head = f"{group} — " if group else ""
     open_ = nkey in state.get("neighbours", set())
-    with st.expander(f"[{c['n']}]  {cell_md(head + section)} · {pages_label(hit['pages'])}", expanded=open_):
+    with st.expander(f"[{c['n']}]  {cell_md(head + section)} · {hit_pages(hit)}", expanded=open_):
         places = "".join(f'<span class="kb-chip">{html_text(r["name"])} {html_text(r.get("en") or "")}</span>'
                          for r in hit["tags"]["region"] if r["level"] != "national")
         en = gloss(section) if ctx.lang == "en" else ""
         st.markdown(f'<div class="kb-muted">{html_text(hit["doc_title"])} › {html_text(" › ".join(hit["section"]))}'
-                    f' · {html_text(pages_label(hit["pages"]))}</div>'
+                    f' · {html_text(hit_pages(hit))}</div>'
                     + (f'<div class="kb-gloss">{html_text(en)}</div>' if en else "") + f"<div>{places}</div>",
                     unsafe_allow_html=True)
         if open_ and hit.get("prev_id"):
             prev = ctx.kb.passage(hit["prev_id"])
-            st.caption(ctx.t("prev", pages=pages_label(prev["pages"])))
+            st.caption(ctx.t("prev", pages=hit_pages(prev)))
             st.markdown(f'<div class="kb-neighbour">{highlight(prev["text"], terms)}</div>', unsafe_allow_html=True)
         st.markdown(f'<div class="kb-passage">{highlight(hit["text"], terms)}</div>', unsafe_allow_html=True)
         if open_ and hit.get("next_id"):
             nxt = ctx.kb.passage(hit["next_id"])
-            st.caption(ctx.t("next", pages=pages_label(nxt["pages"])))
+            st.caption(ctx.t("next", pages=hit_pages(nxt)))
             st.markdown(f'<div class="kb-neighbour">{highlight(nxt["text"], terms)}</div>', unsafe_allow_html=True)
         st.caption(ctx.t("reference"))
         st.code(c["reference"], language=None, wrap_lines=True)

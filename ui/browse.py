@@ -9,7 +9,7 @@ from kb.errors import KBError, NotFound
 from kb.text import has_cjk
 from ui.context import Ctx, go_to
 from ui.gloss import gloss
-from ui.render import cell_md, dash, flatten_sections, html_text, jump_label, md_escape, pages_label
+from ui.render import cell_md, dash, flatten_sections, html_text, hit_pages, jump_label, md_escape
 
 SECTION_CAP = 40   # passages shown for a heading whose text is all in its subsections
 state = st.session_state
@@ -95,7 +95,7 @@ def sections_view(ctx: Ctx):
         for pid in ids:
             hit = ctx.kb.passage(pid)
             sub = hit["section"][-1] if hit["section"] != sel["path"] else ""
-            st.caption(cell_md(" · ".join(x for x in (pages_label(hit["pages"]), pid, sub) if x)))
+            st.caption(cell_md(" · ".join(x for x in (hit_pages(hit), pid, sub) if x)))
             st.markdown(passage_card(hit, focus=pid == focus), unsafe_allow_html=True)
 
 
@@ -125,7 +125,7 @@ def _read_policy(ctx: Ctx, p: dict):
         except NotFound:
             continue
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.caption(cell_md(f"{hit['doc_title']} › {' › '.join(hit['section'][-2:])} · {pages_label(hit['pages'])}"))
+        c1.caption(cell_md(f"{hit['doc_title']} › {' › '.join(hit['section'][-2:])} · {hit_pages(hit)}"))
         c2.button(ctx.t("open_doc"), key=f"pol-open-{pid}", icon=":material/menu_book:", type="tertiary",
                   on_click=_open_passage, args=(hit,))
         st.markdown(passage_card(hit), unsafe_allow_html=True)
@@ -165,13 +165,13 @@ def policies_view(ctx: Ctx):
         pages = []
         for pid in p.get("passages") or []:
             try:
-                pages.append(ctx.kb.passage(pid)["pages"])
+                pages.append(hit_pages(ctx.kb.passage(pid)))
             except NotFound:
                 pass
         region_txt = (f"{p['region']} ({p['region_en']})" if p.get("region") and p.get("region_en") else p.get("region"))
         rows.append([p.get("title"), dash(p.get("issuer")), dash(p.get("number")), dash(p.get("date")),
                      dash(p.get("level")), dash(region_txt), dash(p.get("type")),
-                     ", ".join(dict.fromkeys(pages_label(x) for x in pages if x)) or "—", len(p.get("passages") or [])])
+                     ", ".join(dict.fromkeys(x for x in pages if x)) or "—", len(p.get("passages") or [])])
     table = pd.DataFrame(rows, columns=cols)
     event = st.dataframe(table, hide_index=True, width="stretch", height=420, key="policy_table",
                          on_select="rerun", selection_mode="single-row",

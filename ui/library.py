@@ -11,7 +11,7 @@ import streamlit as st
 
 from kb.errors import KBError
 from ui.context import Ctx
-from ui.render import dash, md_escape
+from ui.render import DOC_TYPE_LABELS, cell_md, dash, label, md_escape
 
 SUFFIXES = ("txt", "md", "pdf")
 MAX_UPLOAD_MB = 50
@@ -33,7 +33,8 @@ def safe_name(name: str) -> str:
 def library_table(ctx: Ctx) -> pd.DataFrame:
     rows = []
     for d in ctx.docs:
-        rows.append({"title": d["title"], "type": dash(d.get("doc_type")), "year": dash(d.get("year")),
+        rows.append({"title": d["title"], "type": label(d["doc_type"], DOC_TYPE_LABELS) if d.get("doc_type") else "—",
+                     "year": dash(d.get("year")),
                      "passages": d["passages"], "source": dash(d.get("source") or d.get("format")),
                      "pages": ctx.t("pages.estimated") if d.get("pages_estimated") else ctx.t("pages.exact"),
                      "doc_id": d["doc_id"]})
@@ -95,6 +96,36 @@ def remove_document(ctx: Ctx, doc_id: str) -> None:
     st.rerun()
 
 
+def timeline(ctx: Ctx):
+    """How often a term comes up in each document year (the documents' own years), with the best passage."""
+    if not hasattr(ctx.kb, "timeline") or len({d.get("year") for d in ctx.docs if d.get("year")}) < 2:
+        return
+    st.subheader(ctx.t("timeline"))
+    last = next((t["question"] for t in reversed(state.get("turns", []))), "")
+    q = st.text_input(ctx.t("timeline.q"), value=last or "垃圾分类", key="timeline_q", max_chars=200)
+    if not q.strip():
+        return
+    try:
+        res = ctx.kb.timeline(q, ctx.filters or None)
+    except KBError as exc:
+        st.warning(str(exc))
+        return
+    rows = [{"year": str(y["doc_year"]), "passages": y["count"],
+             "best": (f"{y['best']['section'][-1] if y['best']['section'] else ''} · {y['best']['citation']}"
+                      if y["best"] else "—")} for y in res["years"]]
+    if not any(r["passages"] for r in rows):
+        st.caption(ctx.t("timeline.none"))
+        return
+    base = alt.Chart(pd.DataFrame(rows)).encode(
+        x=alt.X("year:O", title=ctx.t("f.doc_year"), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("passages:Q", title=ctx.t("timeline.axis"), axis=alt.Axis(tickMinStep=1, format="d")),
+        tooltip=["year", "passages", "best"])
+    chart = base.mark_bar(color="#1b7f4b") + base.mark_text(dy=-7, color="#333").encode(text="passages:Q")
+    st.altair_chart(chart.properties(height=200), width="stretch")
+    if res.get("expanded") and res.get("lang") == "en":
+        st.caption(cell_md(f"{ctx.t('searched_as')}: {res['expanded']}"))
+
+
 def view(ctx: Ctx):
     if state.get("library_notice"):
         st.success(md_escape(state.pop("library_notice")))
@@ -105,15 +136,7 @@ def view(ctx: Ctx):
                                 "type": ctx.t("docs.col.type"), "year": ctx.t("docs.col.year"),
                                 "passages": st.column_config.NumberColumn(ctx.t("docs.col.passages"), width="small"),
                                 "source": ctx.t("docs.col.source"), "pages": ctx.t("docs.col.pages")})
-    years = [{"year": str(d["year"]), "passages": d["passages"], "title": d["title"]} for d in ctx.docs if d.get("year")]
-    if len({y["year"] for y in years}) > 1:
-        st.markdown(f"**{md_escape(ctx.t('timeline'))}**")
-        chart = (alt.Chart(pd.DataFrame(years)).mark_bar(color="#1b7f4b")
-                 .encode(x=alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0)),
-                         y=alt.Y("sum(passages):Q", title=ctx.t("docs.col.passages")),
-                         tooltip=["year", "title", "passages"])
-                 .properties(height=180))
-        st.altair_chart(chart, width="stretch")
+    timeline(ctx)
 
     left, right = st.columns([1.6, 1], gap="large")
     with left:

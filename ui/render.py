@@ -27,6 +27,13 @@ DOMAIN_LABELS = {
     "recycling": "Recycling",
     "cross_cutting": "Cross-cutting",
 }
+DOC_TYPE_LABELS = {
+    "report": "Research report",
+    "work_report": "Government work report",
+    "speech": "Speech",
+    "policy_notice": "Policy notice",
+    "other": "Other",
+}
 LEVEL_ORDER = {"province": 0, "city": 1, "district": 2, "region": 3, "national": 4}
 
 
@@ -83,7 +90,7 @@ def statement_html(text: str, previews: dict[int, str] | None = None) -> str:
 def preview(hit: dict, width: int = 140) -> str:
     text = " ".join(hit["text"].split())
     text = text if len(text) <= width else text[:width] + "…"
-    where = " · ".join(x for x in (hit["section"][-1] if hit["section"] else "", pages_label(hit["pages"])) if x)
+    where = " · ".join(x for x in (hit["section"][-1] if hit["section"] else "", hit_pages(hit)) if x)
     return f"{where}\n{text}" if where else text
 
 
@@ -92,10 +99,16 @@ def md_escape(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~:=^@&\"'])", r"\\\1", text or "")
 
 
-def pages_label(pages) -> str:
+def pages_label(pages, estimated: bool = False) -> str:
+    """p. 5 / pp. 5–7; with "≈" when the pages are estimated (a text file without page marks)."""
     if not pages:
         return ""
-    return f"p. {pages[0]}" if pages[0] == pages[1] else f"pp. {pages[0]}–{pages[1]}"
+    about = "≈ " if estimated else ""
+    return f"{about}p. {pages[0]}" if pages[0] == pages[1] else f"{about}pp. {pages[0]}–{pages[1]}"
+
+
+def hit_pages(hit: dict) -> str:
+    return pages_label(hit.get("pages"), bool(hit.get("pages_estimated")))
 
 
 def region_label(r: dict, count: int | None = None) -> str:
