@@ -164,7 +164,8 @@ with st.sidebar:
     if filters:
         st.button(t("clear", LANG), on_click=_clear_filters, width="stretch")
 
-ctx = Ctx(kb=kb, settings=settings, lang=LANG, filters=filters, store=conversations, docs=kb.documents())
+ctx = Ctx(kb=kb, settings=settings, lang=LANG, filters=filters, store=conversations, docs=kb.documents(),
+          live=holder)
 ask.load_conversation(ctx)
 
 

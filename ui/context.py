@@ -22,6 +22,7 @@ class Ctx:
     filters: dict
     store: ConversationStore
     docs: list[dict] = field(default_factory=list)
+    live: object = None          # the LiveKnowledgeBase holder: refreshed right after an upload
 
     def t(self, key: str, **fmt) -> str:
         return t(key, self.lang, **fmt)

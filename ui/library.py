@@ -69,7 +69,9 @@ def ingest_upload(ctx: Ctx, uploaded, meta: dict) -> None:
         bar.empty()
         st.error(ctx.t("upload.bad", error="; ".join(report.errors)))
         return
-    bar.progress(0.9, text=ctx.t("upload.switching"))
+    bar.progress(0.85, text=ctx.t("upload.switching"))
+    if ctx.live is not None:
+        ctx.live.refresh()   # serve the new generation now, not at the holder's next tick
     if report.changed:
         state["library_notice"] = ctx.t("upload.done", added=len(report.added), updated=len(report.updated),
                                         passages=report.passages, gen=report.generation)
@@ -93,6 +95,8 @@ def remove_document(ctx: Ctx, doc_id: str) -> None:
         return
     title = next((d["title"] for d in ctx.docs if d["doc_id"] == doc_id), doc_id)
     state["library_notice"] = ctx.t("remove.done", doc=title)
+    if ctx.live is not None:
+        ctx.live.refresh()
     st.rerun()
 
 
