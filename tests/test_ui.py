@@ -106,7 +106,7 @@ def test_region_chart_counts_cited_passages_per_province(app, kb):
                                         for x in h["tags"]["region"]) for h in hits)
     text = _plain(_all_markdown(app))
     assert "Where the cited passages come from" in text
-    assert f"{named} of {len(hits)} cited passages" in "\n".join(c.value for c in app.caption)
+    assert f"{named} of the {len(hits)} cited passages" in "\n".join(c.value for c in app.caption)
 
 
 def test_no_chart_when_nothing_found(app):
@@ -341,3 +341,12 @@ def test_hostile_titles_and_questions_are_shown_literally(fast_settings, monkeyp
         seen += texts(at)
     for value in seen:
         assert not UNESCAPED.search(value.replace("&lt;img", "")), value
+
+
+@pytest.mark.parametrize("text", ["Tai'an", "a # b [1] ![x](http://h/x.png) $x$ <b>&amp;", "磷石膏\n第二行"])
+def test_html_text_shows_text_literally(text):
+    from ui.render import highlight, html_text
+
+    for out in (html_text(text), highlight(text, ["磷石膏", "b"])):
+        assert html.unescape(re.sub(r"</?mark>", "", out).replace("<br>", "\n")) == text
+        assert not UNESCAPED.search(out)

@@ -24,9 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 QUESTION = "how are cities handling phosphogypsum"
 START_TIMEOUT = 180     # seconds until the server answers HTTP
 ANSWER_TIMEOUT = 420    # seconds for model warm-up plus the first answer
-SCROLLERS = """() => Math.max(0, ...Array.from(document.querySelectorAll(
-    '[data-testid=stMain], [data-testid=stAppViewContainer], [data-testid=stAppScrollToBottomContainer]'))
-    .map(e => e.scrollTop))"""
+SCROLLABLE = ("Array.from(document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer], "
+              "[data-testid=stAppScrollToBottomContainer]'))")
+SCROLLERS = f"() => Math.max(0, ...{SCROLLABLE}.map(e => e.scrollTop))"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no browser: /usr/bin/chromium is not installed")
 
@@ -113,8 +113,10 @@ def ask_in_browser(browser, url: str, question: str, screenshot: Path, width: in
             ...Array.from(document.querySelectorAll('body *'))
                  .filter(e => e.scrollHeight > e.clientHeight + 10 && getComputedStyle(e).overflowY !== 'visible')
                  .map(e => e.scrollHeight + e.getBoundingClientRect().top))""")
-        page.set_viewport_size({"width": width, "height": int(min(max(height, 900) + 40, 6000))})
+        page.set_viewport_size({"width": width, "height": int(min(max(height, 900) + 120, 6000))})
         page.wait_for_timeout(800)
+        page.evaluate(f"() => {SCROLLABLE}.forEach(e => e.scrollTo(0, 0))")
+        page.wait_for_timeout(500)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
         return page.inner_text("body")

@@ -75,8 +75,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fb.send": ("Send feedback", "提交反馈"),
     "fb.thanks": ("Thank you — your feedback is stored for the team.", "谢谢！反馈已保存。"),
     "region.title": ("Where the cited passages come from", "引用段落涉及的地区"),
-    "region.caption": ("Cited passages per province ({n} of {total} cited passages name a province or city)",
-                       "各省被引用段落数（{total} 个引用段落中有 {n} 个提到省或市）"),
+    "region.caption": ("Cited passages per province: {n} of the {total} cited passages name a province or one of "
+                       "its cities; a passage naming several provinces counts for each.",
+                       "各省被引用段落数：{total} 个引用段落中有 {n} 个提到省或其下辖市县；提到多个省的段落分别计入。"),
     "region.axis": ("cited passages", "引用段落数"),
     "region.national": ("The cited passages are national in scope.", "引用段落为全国层面。"),
     # documents

@@ -47,7 +47,8 @@ _MD_ENTITY = re.compile("[" + re.escape("$[]()!*_`~\\:|#") + "]")
 
 def _md_safe(escaped: str) -> str:
     """Markdown and math characters as entities: inert whether or not Streamlit parses the HTML as markdown."""
-    return _MD_ENTITY.sub(lambda m: _MD_ENTITIES[m.group(0)], escaped)
+    parts = re.split(r"(&[a-zA-Z#0-9]+;)", escaped)   # entities from html.escape stay whole
+    return "".join(p if p.startswith("&") else _MD_ENTITY.sub(lambda m: _MD_ENTITIES[m.group(0)], p) for p in parts)
 
 
 def html_text(text: str) -> str:
