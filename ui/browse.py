@@ -212,17 +212,18 @@ def indicators_view(ctx: Ctx):
                     value_name="value").dropna(subset=["value"])
     long["statistic"] = long["statistic"].map({"mean": ctx.t("ind.mean"), "median": ctx.t("ind.median")})
     charts = []
-    for unit, part in long.groupby("unit", sort=False):
+    for unit, part in long.groupby("unit", sort=False):   # one panel per unit: 吨/万元 never shares an axis with %
+        top = float(part["value"].max()) * 1.18 or 1.0    # room for the value labels
         base = alt.Chart(part).encode(
-            y=alt.Y("name:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+            y=alt.Y("name:N", title=None, sort=None, axis=alt.Axis(labelLimit=230)),
             yOffset="statistic:N",
-            x=alt.X("value:Q", title=unit or "value", scale=alt.Scale(domain=[0, 100]) if unit == "%" else alt.Undefined),
+            x=alt.X("value:Q", title=unit or "value", scale=alt.Scale(domain=[0, top], nice=False)),
             color=alt.Color("statistic:N", scale=alt.Scale(range=["#1b7f4b", "#f0a431"]),
                             legend=alt.Legend(orient="top", title=None)),
             tooltip=["indicator", "name", "unit", "statistic", "value"])
         bars = base.mark_bar()
-        labels = base.mark_text(align="left", dx=3, fontSize=11, color="#333").encode(text=alt.Text("value:Q", format=".2f"))
-        charts.append((bars + labels).properties(title=unit or "—", height=alt.Step(13), width=520))
+        labels = base.mark_text(align="left", dx=3, fontSize=11).encode(text=alt.Text("value:Q", format=".2f"))
+        charts.append((bars + labels).properties(title=unit or "—", height=alt.Step(13), width=300))
     st.altair_chart(alt.vconcat(*charts).resolve_scale(x="independent"), width="content")
     cols = ctx.t("ind.cols").split("|")
     table = pd.DataFrame({cols[0]: idf["indicator"], cols[1]: idf["en"], cols[2]: idf["unit"].map(dash),

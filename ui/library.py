@@ -104,7 +104,7 @@ def timeline(ctx: Ctx):
     """How often a term comes up in each document year (the documents' own years), with the best passage."""
     if not hasattr(ctx.kb, "timeline") or len({d.get("year") for d in ctx.docs if d.get("year")}) < 2:
         return
-    st.subheader(ctx.t("timeline"))
+    st.subheader(ctx.t("timeline"), anchor=False)
     last = next((t["question"] for t in reversed(state.get("turns", []))), "")
     q = st.text_input(ctx.t("timeline.q"), value=last or "垃圾分类", key="timeline_q", max_chars=200)
     if not q.strip():
@@ -133,10 +133,10 @@ def timeline(ctx: Ctx):
 def view(ctx: Ctx):
     if state.get("library_notice"):
         st.success(md_escape(state.pop("library_notice")))
-    st.subheader(ctx.t("docs.library"))
+    st.subheader(ctx.t("docs.library"), anchor=False)
     table = library_table(ctx)
     st.dataframe(table.drop(columns=["doc_id"]), hide_index=True, width="stretch", key="library",
-                 column_config={"title": st.column_config.TextColumn(ctx.t("docs.col.title"), width="large"),
+                 column_config={"title": st.column_config.TextColumn(ctx.t("docs.col.title"), width="medium"),
                                 "type": ctx.t("docs.col.type"), "year": ctx.t("docs.col.year"),
                                 "passages": st.column_config.NumberColumn(ctx.t("docs.col.passages"), width="small"),
                                 "source": ctx.t("docs.col.source"), "pages": ctx.t("docs.col.pages")})
@@ -144,7 +144,7 @@ def view(ctx: Ctx):
 
     left, right = st.columns([1.6, 1], gap="large")
     with left:
-        st.subheader(ctx.t("upload"))
+        st.subheader(ctx.t("upload"), anchor=False)
         with st.form("upload", clear_on_submit=False, border=True):
             uploaded = st.file_uploader(ctx.t("upload.file"), type=list(SUFFIXES), key="upload_file",
                                         max_upload_size=MAX_UPLOAD_MB)
@@ -159,7 +159,7 @@ def view(ctx: Ctx):
             ingest_upload(ctx, uploaded, {"title": title.strip(), "author": author.strip(),
                                           "publisher": publisher.strip(), "year": int(year) if year else None})
     with right:
-        st.subheader(ctx.t("remove"))
+        st.subheader(ctx.t("remove"), anchor=False)
         titles = {d["doc_id"]: d["title"] for d in ctx.docs}
         doc_id = st.selectbox(ctx.t("doc"), list(titles), index=None, key="remove_doc",
                               format_func=lambda d: titles.get(d, d))
