@@ -200,10 +200,10 @@ def ui(port, host, data_dir):
     env = dict(os.environ)
     if data_dir:
         env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
+    env.setdefault("STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal")   # no "Deploy" button for the explorer's users
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "minimal"]
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     sys.exit(subprocess.call(cmd, env=env))
 
 
