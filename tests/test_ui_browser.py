@@ -164,6 +164,14 @@ def test_ask_from_another_view_click_a_citation_export_and_reload(ui_server, bro
         dl.value.save_as(path)
         md = path.read_text(encoding="utf-8")
         assert "[1]" in md and "磷石膏" in md and "[R]" in md
+        with page.expect_download(timeout=30_000) as dl:
+            page.get_by_test_id("stDownloadButton").filter(has_text="Word").first.click()
+        docx_path = tmp_path / "answer.docx"
+        dl.value.save_as(docx_path)
+        from docx import Document
+
+        text = "\n".join(par.text for par in Document(str(docx_path)).paragraphs)
+        assert "[1]" in text and "[R]" in text
         # a reload reopens the conversation
         url = page.url
         page.reload(wait_until="domcontentloaded")
@@ -195,7 +203,6 @@ def test_upload_a_document_and_find_it(ui_server, browser, tmp_path, kb):
         box.press("Enter")
         _wait_answer(page)
         page.locator("a.kb-cite[data-n='1']").first.click()
-        page.wait_for_timeout(1000)
-        assert "海绵城市笔记" in page.inner_text("body")
+        page.get_by_text("Sponge city notes 海绵城市笔记").first.wait_for(timeout=30_000)   # the source, opened
     finally:
         page.close()

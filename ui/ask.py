@@ -168,23 +168,15 @@ def region_chart(ctx: Ctx, hits: list[dict]) -> None:
     st.altair_chart(chart + text, width="content")
 
 
-def _answer_markdown(res: dict, question: str) -> str:
-    """The answer with numbered references (kb.export when present)."""
-    try:
-        from kb.export import to_markdown
-        return to_markdown(res)
-    except ImportError:
-        lines = [f"## {question}", ""]
-        lines += [f"- **{s['group']}**：{s['text']}" for s in res["statements"]]
-        lines += ["", "### References", ""] + [f"[{c['n']}] {c['reference']}" for c in res["citations"]]
-        return "\n".join(lines) + "\n"
+def _answer_markdown(res: dict) -> str:
+    from kb.export import to_markdown
+
+    return to_markdown(res)
 
 
-def _docx_bytes(res: dict) -> bytes | None:
-    try:
-        from kb.export import to_docx
-    except ImportError:
-        return None
+def _docx_bytes(res: dict) -> bytes:
+    from kb.export import to_docx
+
     return to_docx(res)
 
 
@@ -204,25 +196,22 @@ def _save_comment(ctx: Ctx, seq: int, key: str):
 
 def answer_actions(ctx: Ctx, turn: dict):
     res, seq = turn["answer"], turn["seq"]
-    md = _answer_markdown(res, turn["question"])
+    md = _answer_markdown(res)
     row = st.container(horizontal=True, vertical_alignment="center", gap="small")
-    c1 = c2 = c3 = c4 = row
-    with c1.popover(ctx.t("copy"), icon=":material/content_copy:", type="tertiary"):
+    with row.popover(ctx.t("copy"), icon=":material/content_copy:", type="tertiary"):
         st.code(md, language="markdown", wrap_lines=True)
-    c2.download_button(ctx.t("md"), data=md.encode("utf-8"), file_name=f"answer-{seq + 1}.md", mime="text/markdown",
-                       key=f"dl-md-{seq}", icon=":material/download:", on_click="ignore", type="tertiary")
-    docx = _docx_bytes(res)
-    if docx is not None:
-        c3.download_button(ctx.t("docx"), data=docx, file_name=f"answer-{seq + 1}.docx", key=f"dl-docx-{seq}",
-                           mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                           icon=":material/description:", on_click="ignore", type="tertiary")
+    row.download_button(ctx.t("md"), data=md.encode("utf-8"), file_name=f"answer-{seq + 1}.md", mime="text/markdown",
+                        key=f"dl-md-{seq}", icon=":material/download:", on_click="ignore", type="tertiary")
+    row.download_button(ctx.t("docx"), data=lambda: _docx_bytes(res), file_name=f"answer-{seq + 1}.docx",
+                        key=f"dl-docx-{seq}", icon=":material/description:", on_click="ignore", type="tertiary",
+                        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     key = f"fb-{state.get('cid')}-{seq}"
     if key not in state and state.get("cid"):
         stored = ctx.store.feedback(state["cid"], seq)
         if stored:
             state[key] = 1 if stored["rating"] == 1 else 0
             state[f"{key}-text"] = stored["comment"]
-    with c4:
+    with row:
         rating = st.feedback("thumbs", key=key, on_change=_save_rating, args=(ctx, seq, key))
     if rating is not None:
         if state.get(f"{key}-sent"):
