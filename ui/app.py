@@ -22,7 +22,8 @@ from kb.settings import settings_from_env  # noqa: E402
 from ui import ask, browse, library  # noqa: E402
 from ui.context import VIEWS, Ctx, current_view, view_label  # noqa: E402
 from ui.i18n import LANGS, t  # noqa: E402
-from ui.render import DOC_TYPE_LABELS, DOMAIN_LABELS, KIND_LABELS, cell_md, label, md_escape, region_label, region_options  # noqa: E402
+from ui.render import (DOC_TYPE_LABELS, DOMAIN_LABELS, KIND_LABELS, cell_md, label, md_escape,  # noqa: E402
+                       region_label, region_options)
 
 HERE = Path(__file__).resolve().parent
 state = st.session_state
@@ -56,7 +57,7 @@ try:
     kb = holder.get()
 except EmptyKnowledgeBase:
     st.title(t("title", LANG))
-    st.error(f"There is no knowledge base in `{md_escape(str(settings.data_dir))}` yet.")
+    st.error(f"There is no knowledge base in {md_escape(str(settings.data_dir))} yet.")
     st.markdown("Build it first, then reload this page:")
     st.code(f"kb ingest --data-dir {settings.data_dir}", language="bash")
     st.stop()
@@ -126,7 +127,7 @@ with st.sidebar:
     tc = counts_without("doc_type").get("doc_type", {})
     doc_type = st.selectbox(t("f.doc_type", LANG), opts("doc_type", tc), index=None, key="f_doc_type",
                             placeholder=t("f.doc_type.any", LANG),
-                            format_func=lambda v: f"{label(v, DOC_TYPE_LABELS)} ({tc.get(v, 0)})")
+                            format_func=lambda v: f"{label(v, DOC_TYPE_LABELS, LANG)} ({tc.get(v, 0)})")
     dyc = counts_without("doc_year").get("doc_year", {})
     doc_year = st.selectbox(t("f.doc_year", LANG), opts("doc_year", dyc, order=lambda y: -int(y)), index=None,
                             key="f_doc_year", placeholder=t("f.doc_year.any", LANG), help=t("f.doc_year.help", LANG),
@@ -134,11 +135,11 @@ with st.sidebar:
     kc = counts_without("kind")["kind"]
     kind = st.selectbox(t("f.kind", LANG), opts("kind", kc), index=None, key="f_kind",
                         placeholder=t("f.kind.any", LANG),
-                        format_func=lambda v: f"{label(v, KIND_LABELS)} ({kc.get(v, 0)})")
+                        format_func=lambda v: f"{label(v, KIND_LABELS, LANG)} ({kc.get(v, 0)})")
     dc = counts_without("domain")["domain"]
     domain = st.selectbox(t("f.domain", LANG), opts("domain", dc), index=None, key="f_domain",
                           placeholder=t("f.domain.any", LANG),
-                          format_func=lambda v: f"{label(v, DOMAIN_LABELS)} ({dc.get(v, 0)})")
+                          format_func=lambda v: f"{label(v, DOMAIN_LABELS, LANG)} ({dc.get(v, 0)})")
     rc = {r["name"]: r for r in region_options(counts_without("region")["region"])}
     region = st.selectbox(t("f.region", LANG), opts("region", {k: v["count"] for k, v in rc.items()},
                                                     order=list(rc).index if rc else None),
@@ -159,7 +160,7 @@ with st.sidebar:
         matching = facet_counts(filters)["total"]
     except KBError as exc:
         matching = 0
-        st.warning(str(exc))
+        st.warning(md_escape(str(exc)))
     st.metric(t("matching", LANG), f"{matching:,}", help=t("matching.help", LANG, total=everything["total"]))
     if filters:
         st.button(t("clear", LANG), on_click=_clear_filters, width="stretch")

@@ -84,7 +84,7 @@ def _hit(ctx: Ctx, pid: str) -> dict | None:
 
 
 def filter_chips(ctx: Ctx, filters: dict) -> str:
-    names = {"kind": lambda v: label(v, KIND_LABELS), "domain": lambda v: label(v, DOMAIN_LABELS)}
+    names = {"kind": lambda v: label(v, KIND_LABELS, ctx.lang), "domain": lambda v: label(v, DOMAIN_LABELS, ctx.lang)}
     return "".join(f'<span class="kb-chip">{html_text(k)}: {html_text(str(names.get(k, str)(v)))}</span>'
                    for k, v in filters.items())
 
@@ -230,7 +230,7 @@ def show_turn(ctx: Ctx, i: int, turn: dict):
             st.markdown(filter_chips(ctx, turn["filters"]), unsafe_allow_html=True)
     with st.chat_message("assistant", avatar="♻️"):
         if turn["error"]:
-            st.warning(turn["error"])
+            st.warning(md_escape(turn["error"]))
             return
         res = turn["answer"]
         searched = searched_as(res)
@@ -243,7 +243,7 @@ def show_turn(ctx: Ctx, i: int, turn: dict):
                 st.button(ctx.t("terms_go"), key=f"fix-go-{i}", type="primary",
                           on_click=lambda: ask_pending(state.get(f"fix-text-{i}")))
         if not res["statements"]:
-            st.info(res["answer"])
+            st.info(md_escape(res["answer"]))
             tips = [ctx.t("tip.fewer"), ctx.t("tip.zh")]
             if turn["filters"]:
                 tips.insert(0, ctx.t("tip.clear", filters=", ".join(f"{k}={v}" for k, v in turn["filters"].items())))

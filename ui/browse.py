@@ -151,7 +151,7 @@ def policies_view(ctx: Ctx):
             for p in ctx.kb.policies(q=term, region=region, year=year):
                 found.setdefault(p["id"], p)
     except KBError as exc:
-        st.warning(str(exc))
+        st.warning(md_escape(str(exc)))
         found = {}
     documents = {_norm_title(d["title"]) for d in ctx.docs}
     policies = [p for p in found.values() if _norm_title(p.get("title")) not in documents]
@@ -168,7 +168,9 @@ def policies_view(ctx: Ctx):
                 pages.append(hit_pages(ctx.kb.passage(pid)))
             except NotFound:
                 pass
-        region_txt = (f"{p['region']} ({p['region_en']})" if p.get("region") and p.get("region_en") else p.get("region"))
+        region_txt = p.get("region")
+        if region_txt and p.get("region_en"):
+            region_txt = f"{region_txt} ({p['region_en']})"
         rows.append([p.get("title"), dash(p.get("issuer")), dash(p.get("number")), dash(p.get("date")),
                      dash(p.get("level")), dash(region_txt), dash(p.get("type")),
                      ", ".join(dict.fromkeys(x for x in pages if x)) or "—", len(p.get("passages") or [])])

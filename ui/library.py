@@ -33,7 +33,8 @@ def safe_name(name: str) -> str:
 def library_table(ctx: Ctx) -> pd.DataFrame:
     rows = []
     for d in ctx.docs:
-        rows.append({"title": d["title"], "type": label(d["doc_type"], DOC_TYPE_LABELS) if d.get("doc_type") else "—",
+        kind = label(d["doc_type"], DOC_TYPE_LABELS, ctx.lang) if d.get("doc_type") else "—"
+        rows.append({"title": d["title"], "type": kind,
                      "year": dash(d.get("year")),
                      "passages": d["passages"], "source": dash(d.get("source") or d.get("format")),
                      "pages": ctx.t("pages.estimated") if d.get("pages_estimated") else ctx.t("pages.exact"),
@@ -49,7 +50,7 @@ def ingest_upload(ctx: Ctx, uploaded, meta: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / safe_name(uploaded.name)
     if path.suffix.lstrip(".") not in SUFFIXES:
-        st.error(ctx.t("upload.bad", error=f"{path.suffix or 'no suffix'}: use .txt, .md or .pdf"))
+        st.error(md_escape(ctx.t("upload.bad", error=f"{path.suffix or 'no suffix'}: use .txt, .md or .pdf")))
         return
     path.write_bytes(uploaded.getvalue())
     side = path.with_name(path.name + ".meta.json")
@@ -63,11 +64,11 @@ def ingest_upload(ctx: Ctx, uploaded, meta: dict) -> None:
         report = ingest(ctx.settings, paths=[path], show_progress=False)
     except KBError as exc:
         bar.empty()
-        st.error(ctx.t("upload.bad", error=str(exc)))
+        st.error(md_escape(ctx.t("upload.bad", error=str(exc))))
         return
     if report.errors:
         bar.empty()
-        st.error(ctx.t("upload.bad", error="; ".join(report.errors)))
+        st.error(md_escape(ctx.t("upload.bad", error="; ".join(report.errors))))
         return
     bar.progress(0.85, text=ctx.t("upload.switching"))
     if ctx.live is not None:
@@ -88,10 +89,10 @@ def remove_document(ctx: Ctx, doc_id: str) -> None:
     try:
         report = ingest(ctx.settings, remove=[doc_id], show_progress=False)
     except KBError as exc:
-        st.error(str(exc))
+        st.error(md_escape(str(exc)))
         return
     if report.errors:
-        st.error("; ".join(report.errors))
+        st.error(md_escape("; ".join(report.errors)))
         return
     title = next((d["title"] for d in ctx.docs if d["doc_id"] == doc_id), doc_id)
     state["library_notice"] = ctx.t("remove.done", doc=title)
@@ -112,7 +113,7 @@ def timeline(ctx: Ctx):
     try:
         res = ctx.kb.timeline(q, ctx.filters or None)
     except KBError as exc:
-        st.warning(str(exc))
+        st.warning(md_escape(str(exc)))
         return
     rows = [{"year": str(y["doc_year"]), "passages": y["count"],
              "best": (f"{y['best']['section'][-1] if y['best']['section'] else ''} · {y['best']['citation']}"

@@ -34,10 +34,19 @@ DOC_TYPE_LABELS = {
     "policy_notice": "Policy notice",
     "other": "Other",
 }
+ZH_LABELS = {
+    "national_directive": "国家部署", "regional_progress": "区域进展", "provincial_action": "省级行动",
+    "city_progress": "城市进展", "indicator": "指标", "case_study": "典型案例", "front_matter": "前言", "other": "其他",
+    "industrial": "工业固体废物", "agricultural": "农业废弃物", "household": "生活垃圾", "construction": "建筑垃圾",
+    "hazardous": "危险废物", "recycling": "再生资源回收", "cross_cutting": "综合",
+    "report": "研究报告", "work_report": "政府工作报告", "speech": "讲话", "policy_notice": "政策通知",
+}
 LEVEL_ORDER = {"province": 0, "city": 1, "district": 2, "region": 3, "national": 4}
 
 
-def label(value: str, labels: dict[str, str]) -> str:
+def label(value: str, labels: dict[str, str], lang: str = "en") -> str:
+    if lang == "zh" and value in ZH_LABELS:
+        return ZH_LABELS[value]
     return labels.get(value, value.replace("_", " ").capitalize())
 
 
