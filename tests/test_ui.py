@@ -350,3 +350,34 @@ def test_html_text_shows_text_literally(text):
     for out in (html_text(text), highlight(text, ["磷石膏", "b"])):
         assert html.unescape(re.sub(r"</?mark>", "", out).replace("<br>", "\n")) == text
         assert not UNESCAPED.search(out)
+
+
+def test_conversation_store_rules(tmp_path):
+    from kb.errors import NotFound
+
+    store = ConversationStore(tmp_path / "c.sqlite")
+    cid = store.new("q")
+    seq = store.add_turn(cid, {"question": "q", "filters": {"region": "贵州省"},
+                               "answer": {"answer": "a", "citations": [{"passage_id": "p1"}]}, "error": None})
+    assert seq == 0 and store.add_turn(cid, {"question": "q2", "filters": {}, "answer": None, "error": "bad"}) == 1
+    assert [t["question"] for t in store.turns(cid)] == ["q", "q2"]
+    store.set_feedback(cid, 0, 1, "good")
+    store.set_feedback(cid, 0, -1, "changed my mind")        # a second vote replaces the first
+    assert store.feedback(cid, 0) == {"rating": -1, "comment": "changed my mind"}
+    assert [r["passages"] for r in store.export_feedback()] == [["p1"]]
+    for bad in (lambda: store.set_feedback(cid, 9, 1), lambda: store.turns("nope"),
+                lambda: store.add_turn("nope", {"question": "x"})):
+        with pytest.raises(NotFound):
+            bad()
+    with pytest.raises(ValueError):
+        store.set_feedback(cid, 0, 5)
+    assert not store.exists("../x") and not store.exists("") and store.exists(cid)
+
+
+def test_upload_names_stay_in_the_uploads_folder():
+    from ui.library import safe_name
+
+    assert safe_name("../../etc/passwd.md") == "passwd.md"
+    assert safe_name("C:\\Users\\x\\报告 2024.PDF") == "报告-2024.pdf"
+    assert safe_name(".hidden.txt") == "hidden.txt"
+    assert safe_name("a b?c.txt") == "a-b-c.txt"

@@ -204,5 +204,14 @@ def test_upload_a_document_and_find_it(ui_server, browser, tmp_path, kb):
         _wait_answer(page)
         page.locator("a.kb-cite[data-n='1']").first.click()
         page.get_by_text("Sponge city notes 海绵城市笔记").first.wait_for(timeout=30_000)   # the source, opened
+        # and it can be removed again
+        page.get_by_role("tab", name="Documents").click()
+        pick = page.get_by_test_id("stSelectbox").filter(has_text="Document to remove").locator("input").first
+        pick.click()
+        pick.fill("Sponge city")
+        page.get_by_role("option").filter(has_text="Sponge city notes").first.click()
+        page.get_by_role("button", name="Remove").click()
+        page.get_by_text("Removed Sponge city notes").wait_for(timeout=ANSWER_TIMEOUT * 1000)
+        assert f"{len(kb.documents())} document(s)" in page.inner_text("body")
     finally:
         page.close()

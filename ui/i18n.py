@@ -103,6 +103,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "upload.bad": ("This file cannot be ingested: {error}", "无法导入该文件：{error}"),
     "remove": ("Remove a document", "删除文档"),
     "remove.go": ("Remove", "删除"),
+    "remove.doc": ("Document to remove", "要删除的文档"),
     "remove.done": ("Removed {doc}.", "已删除 {doc}。"),
     "timeline": ("Across the years", "历年变化"),
     "timeline.q": ("Passages matching a term in each document year", "各文档年份中匹配该词的段落"),

@@ -162,7 +162,7 @@ def view(ctx: Ctx):
     with right:
         st.subheader(ctx.t("remove"), anchor=False)
         titles = {d["doc_id"]: d["title"] for d in ctx.docs}
-        doc_id = st.selectbox(ctx.t("doc"), list(titles), index=None, key="remove_doc",
+        doc_id = st.selectbox(ctx.t("remove.doc"), list(titles), index=None, key="remove_doc",
                               format_func=lambda d: titles.get(d, d))
         if st.button(ctx.t("remove.go"), key="remove_go", icon=":material/delete:", disabled=doc_id is None):
             remove_document(ctx, doc_id)
