@@ -40,7 +40,7 @@ def sections_view(ctx: Ctx):
         j = next((j for j, s in enumerate(flat) if s["path"] == target[1]), None)
         if j is not None:
             state[sec_key] = j
-    left, right = st.columns([1.3, 1.7], gap="large")
+    left, right = st.columns([1.7, 1.3], gap="medium")
 
     def _picked_row():
         rows = state[f"sections-{doc_id}"].selection.rows
@@ -64,10 +64,10 @@ def sections_view(ctx: Ctx):
         data[ctx.t("passages.col")] = [len(s["passages"]) for s in flat]
         st.dataframe(pd.DataFrame(data), hide_index=True, on_select=_picked_row, selection_mode="single-row",
                      key=f"sections-{doc_id}", height=520, width="stretch",
-                     column_config={ctx.t("sec.col"): st.column_config.TextColumn(width="medium"),
-                                    "English": st.column_config.TextColumn(width="medium"),
-                                    ctx.t("page.col"): st.column_config.TextColumn(width="small"),
-                                    ctx.t("passages.col"): st.column_config.NumberColumn(width="small")})
+                     column_config={ctx.t("sec.col"): st.column_config.TextColumn(width=200),
+                                    "English": st.column_config.TextColumn(width=170),
+                                    ctx.t("page.col"): st.column_config.TextColumn(width=48),
+                                    ctx.t("passages.col"): st.column_config.NumberColumn(width=64)})
     default = next((j for j, s in enumerate(flat) if s["passages"]), 0)
     current = state.get(sec_key, default)
     sel = flat[current] if flat and current < len(flat) else None
