@@ -96,7 +96,10 @@ def _open(browser, url: str, width: int = 1280):
 
 
 def _wait_answer(page):
+    """The cited answer is shown and the script run has finished (no element re-mounts after this)."""
     page.locator("a.kb-cite").first.wait_for(state="visible", timeout=ANSWER_TIMEOUT * 1000)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=ANSWER_TIMEOUT * 1000)
+    page.wait_for_timeout(500)
 
 
 def ask_in_browser(browser, url: str, question: str, screenshot: Path, width: int = 1280) -> str:
