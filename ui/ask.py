@@ -257,7 +257,7 @@ def show_turn(ctx: Ctx, i: int, turn: dict):
             body += (f'<div class="kb-stmt"><span class="kb-group">{html_text(s["group"])}</span>'
                      f'{statement_html(s["text"], previews)}')
             if ctx.lang == "en" and s.get("en"):
-                body += f'<div class="kb-gloss">{html_text(s["en"])}</div>'
+                body += f'<div class="kb-gloss">{statement_html(s["en"], previews)}</div>'
             body += "</div>"
         st.markdown(body, unsafe_allow_html=True)
         if res.get("glossary"):
