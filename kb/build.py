@@ -14,7 +14,7 @@ from ingest.load import doc_id_for, file_sha256, find_sources
 from ingest.pipeline import process
 from kb import store, vectors
 from kb.embed import EmbeddingCache, make_embedder
-from kb.errors import DocumentError, KBError
+from kb.errors import DamagedKnowledgeBase, DocumentError, KBError
 from kb.settings import Settings
 
 
@@ -68,6 +68,12 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
     data_dir = settings.data_dir
     with store.ingest_lock(data_dir):
         live = store.current_generation(data_dir)
+        if live is not None:
+            try:
+                store.verify_generation(live)
+            except DamagedKnowledgeBase as exc:   # rebuild from the sources given, never copy a damaged base
+                print(f"warning: {exc}; building a fresh generation from the sources given", file=sys.stderr)
+                live = None
         existing: dict[str, str] = {}
         manifest = {}
         if live is not None:
@@ -90,12 +96,13 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
                 if existing.get(doc_id) == sha and not stale:
                     report.unchanged.append(doc_id)
                     continue
-                result = process(path, settings.min_chars, settings.max_chars)
+                result = process(path, settings.min_chars, settings.max_chars, settings.max_file_chars,
+                                 settings.max_passages_per_doc)
                 processed.append(result)
                 (report.updated if result.document["doc_id"] in existing else report.added).append(
                     result.document["doc_id"])
             except DocumentError as exc:
-                report.errors.append(str(exc))
+                report.errors.append(exc.one_line())
             except (OSError, UnicodeError, ValueError) as exc:
                 report.errors.append(f"{path}: {type(exc).__name__}: {exc}")
         for target in remove or []:

@@ -80,6 +80,7 @@ class KnowledgeBase:
     def __init__(self, settings: Settings, generation: Path):
         self.settings = settings
         self.generation = generation
+        store.verify_generation(generation)   # a damaged or replaced file is refused here, never served
         self.manifest = json.loads((generation / store.MANIFEST).read_text(encoding="utf-8"))
         db = store.open_db(generation / store.DB_NAME, readonly=True)
         self.documents_by_id = {r["doc_id"]: store.decode_row(r) for r in db.query("SELECT * FROM documents")}
