@@ -113,4 +113,9 @@ def as_kb_error(exc: BaseException) -> KBError | None:
         if exc.errno in (errno.EACCES, errno.EPERM):
             return ReadOnlyDataDir(f"permission denied{where}",
                                    hint="check the owner and mode of the data directory")
+    text = str(exc).lower()
+    if "no space left on device" in text:          # FAISS and other C++ writers report errno as text
+        return DiskFull(f"disk full while writing ({type(exc).__name__})")
+    if "read-only file system" in text:
+        return ReadOnlyDataDir(f"read-only file system ({type(exc).__name__})")
     return None

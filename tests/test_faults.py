@@ -351,9 +351,12 @@ def _du_kib(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) // 1024
 
 
-def test_disk_full_during_ingest_is_one_line(built, tmp_path):
+@pytest.mark.parametrize("room_kib", [600, 1400])
+def test_disk_full_during_ingest_is_one_line(built, tmp_path, room_kib):
+    """The disk fills up while copying the database (600 KiB free) or writing the new rows (1400):
+    one line, exit 1, and the live knowledge base still answers."""
     need = _du_kib(built.data_dir) + _du_kib(built.cache_dir)
-    with tmpfs(tmp_path / "small", need + 600) as mnt:   # room for the copy, not for a new generation
+    with tmpfs(tmp_path / "small", need + room_kib) as mnt:
         shutil.copytree(built.data_dir, mnt / "data")
         shutil.copytree(built.cache_dir, mnt / "cache")
         settings = _settings(mnt / "data", mnt / "cache")
@@ -364,7 +367,24 @@ def test_disk_full_during_ingest_is_one_line(built, tmp_path):
         assert_one_line_error(proc, "disk full", "free some space")
         assert _gen(settings) == live
         proc = kb_cli(settings, "search", "磷石膏", "--k", "2", "--json")
-        assert proc.returncode == 0 and json.loads(proc.stdout)["results"]
+        assert proc.returncode == 0 and json.loads(proc.stdout)["results"], proc.stderr[-2000:]
+
+
+def test_full_device_is_named_for_every_writer(tmp_path):
+    """The other writers of an ingest (FAISS index, JSON files) on a full device: DiskFull too."""
+    from kb.errors import DiskFull, as_kb_error
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    index = vectors.build_index(np.eye(4, dtype=np.float32))
+    with pytest.raises(RuntimeError) as info:
+        vectors.faiss.write_index(index, "/dev/full")
+    assert isinstance(as_kb_error(info.value), DiskFull)
+    with pytest.raises(OSError) as info:
+        with open("/dev/full", "w") as fh:
+            fh.write("{}" * 10_000)
+    assert isinstance(as_kb_error(info.value), DiskFull)
+    assert "disk full" in as_kb_error(info.value).one_line()
 
 
 def test_read_only_mount_searches_and_refuses_ingest_in_one_line(built, tmp_path):
