@@ -20,10 +20,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import (MAX_K, MAX_QUERY_CHARS, MAX_YEAR, MIN_YEAR, AskRequest, AskResponse, Domain, DocumentDetail, DocumentSummary,
-                         Facets, Health, Indicator, Instrument, Kind, Mode, Passage, Policy, Problem, SearchResponse)
-from kb.errors import (BadInput, DamagedKnowledgeBase, EmbedderUnavailable, EmptyKnowledgeBase, IndexMismatch, KBError,
-                       NotFound, ReadOnlyDataDir, as_kb_error)
+from api.schemas import (MAX_K, MAX_QUERY_CHARS, MAX_YEAR, MIN_YEAR, AskRequest, AskResponse, DocType, Domain,
+                         DocumentDetail, DocumentSummary, Facets, Health, Indicator, Instrument, Kind, Mode, Passage,
+                         Policy, Problem, SearchResponse, Timeline)
+from kb.errors import (BadInput, DamagedKnowledgeBase, EmbedderUnavailable, EmptyKnowledgeBase, IndexMismatch,
+                       KBError, NotFound, ReadOnlyDataDir, as_kb_error)
 from kb.settings import Settings, get_settings
 
 log = logging.getLogger("api")
@@ -237,11 +238,11 @@ async def unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
 # ------------------------------------------------------------------ dependencies
 
 def get_kb(request: Request):
-    """The knowledge base opened at start-up; EmptyKnowledgeBase (-> 503) when there is none."""
-    kb = request.app.state.kb
-    if kb is None:
-        raise EmptyKnowledgeBase(request.app.state.kb_error or EMPTY_DETAIL)
-    return kb
+    """The generation served now (it follows `kb ingest`); 503 when there is none or it is damaged."""
+    live = request.app.state.live
+    if live is None:
+        raise EmptyKnowledgeBase(EMPTY_DETAIL)
+    return live.get()
 
 
 KB = Annotated[object, Depends(get_kb)]
@@ -254,9 +255,12 @@ def filter_params(
                                                                     "includes its cities and counties.")] = None,
     year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR, description="A year the passage speaks of.")] = None,
     instrument: Annotated[Instrument | None, Query(description="Policy instrument.")] = None,
+    doc_year: Annotated[int | None, Query(ge=1900, le=2100,
+                                          description="The year of the document (e.g. the 2024 work report).")] = None,
+    doc_type: Annotated[DocType | None, Query(description="Kind of document.")] = None,
 ) -> dict:
-    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
-                                  instrument=instrument).items() if v is not None}
+    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year, instrument=instrument,
+                                  doc_year=doc_year, doc_type=doc_type).items() if v is not None}
 
 
 FilterParams = Annotated[dict, Depends(filter_params)]
@@ -273,11 +277,15 @@ router = APIRouter()
 
 @router.get("/health", response_model=Health, tags=["service"], summary="Service status and counts")
 def health(request: Request) -> dict:
-    kb = request.app.state.kb
-    if kb is None:
-        return {"status": "empty", "documents": 0, "passages": 0,
-                "detail": public(request.app.state.kb_error or EMPTY_DETAIL, request.app.state.settings)}
-    return kb.health()
+    live = request.app.state.live
+    if live is None:
+        return {"status": "empty", "documents": 0, "passages": 0, "detail": EMPTY_DETAIL}
+    out = live.health()
+    if out["status"] == "empty":
+        out["detail"] = EMPTY_DETAIL
+    if out.get("detail"):
+        out["detail"] = clip(public(out["detail"], request.app.state.settings))
+    return out
 
 
 @router.get("/search", response_model=SearchResponse, tags=["search"], responses=ERRORS,
@@ -302,6 +310,18 @@ def ask(kb: KB, body: AskRequest) -> dict:
 
     filters = body.filters.model_dump(exclude_none=True)
     return answer(kb, body.question, k=body.k, filters=filters)
+
+
+@router.get("/timeline", response_model=Timeline, tags=["search"], responses=ERRORS,
+            summary="Per document year: matching passages and the best one, with its citation")
+def timeline(
+    kb: KB,
+    filters: FilterParams,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
+                            description="Query, Chinese or English (e.g. 垃圾分类, waste sorting).")],
+    translate: Annotated[bool, Query(description="Translate / expand the query before searching.")] = True,
+) -> dict:
+    return kb.timeline(q, filters=filters, translate=translate)
 
 
 @router.get("/passages/{passage_id}", response_model=Passage, tags=["browse"], responses=ERRORS,
@@ -364,19 +384,16 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from kb.search import KnowledgeBase
+        from kb.live import LiveKnowledgeBase
 
         _configure_logging()
-        app.state.kb, app.state.kb_error = None, None
-        try:
-            start = time.perf_counter()
-            app.state.kb = KnowledgeBase.open(settings).warm_up()
-            log.info("knowledge base ready in %.1fs: %s", time.perf_counter() - start, app.state.kb.health())
-        except EmptyKnowledgeBase as exc:
-            app.state.kb_error = f"{exc}"
-            log.warning("%s", exc)
+        start = time.perf_counter()
+        live = LiveKnowledgeBase(settings).start()   # stays up on an empty or damaged data directory
+        app.state.live = live
+        log.info("started in %.1fs: %s", time.perf_counter() - start, live.health())
         yield
-        app.state.kb = None
+        app.state.live = None
+        live.close()
 
     app = FastAPI(
         title="Zero-waste cities knowledge base",
@@ -386,7 +403,7 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.kb, app.state.kb_error = None, None
+    app.state.live = None
     app.include_router(router)
 
     app.add_exception_handler(KBError, kb_error_handler)

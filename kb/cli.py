@@ -49,14 +49,16 @@ def filter_options(fn):
         ("--region", "Region, Chinese or English (贵州省, Guizhou); includes its cities and counties."),
         ("--year", "A year the passage speaks of."),
         ("--instrument", "Policy instrument (law, plan, standard, fiscal, platform, ...)."),
+        ("--doc-year", "The year of the document (e.g. 2024: the 2024 work report, the 2024 report)."),
+        ("--doc-type", "Kind of document (report, work_report, speech, policy_notice, other)."),
     ]):
         fn = click.option(name, default=None, help=help_text)(fn)
     return fn
 
 
-def _filters(kind, domain, region, year, instrument) -> dict:
-    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
-                                  instrument=instrument).items() if v}
+def _filters(kind=None, domain=None, region=None, year=None, instrument=None, doc_year=None, doc_type=None) -> dict:
+    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year, instrument=instrument,
+                                  doc_year=doc_year, doc_type=doc_type).items() if v}
 
 
 class OneLineErrors(click.Group):
@@ -113,8 +115,11 @@ def ingest(paths, remove, quiet, data_dir):
     report = run(settings, [Path(p) for p in paths] if paths else None, list(remove), show_progress=not quiet)
     for err in report.errors:
         click.echo(f"error: {err}", err=True)
+    for note in report.skipped:
+        click.echo(f"skipped: {note}", err=True)
     if report.changed:
-        click.echo(f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
+        moved = f", moved {len(report.moved)}" if report.moved else ""
+        click.echo(f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}{moved}, "
                    f"unchanged {len(report.unchanged)} document(s); {report.passages} passages in "
                    f"{report.seconds:.1f}s (generation {report.generation})")
     else:
@@ -133,14 +138,13 @@ def ingest(paths, remove, quiet, data_dir):
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
 @data_dir_option
 @friendly
-def search(query, k, mode, no_translate, diverse, kind, domain, region, year, instrument, as_json, data_dir):
+def search(query, k, mode, no_translate, diverse, as_json, data_dir, **filters):
     """Ranked passages for a Chinese or English query."""
     from kb.render import print_results
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
-    result = kb.search(query, k=k, mode=mode, filters=_filters(kind, domain, region, year, instrument),
-                       translate=not no_translate, diverse=diverse)
+    result = kb.search(query, k=k, mode=mode, filters=_filters(**filters), translate=not no_translate, diverse=diverse)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
@@ -154,18 +158,38 @@ def search(query, k, mode, no_translate, diverse, kind, domain, region, year, in
 @click.option("--json", "as_json", is_flag=True)
 @data_dir_option
 @friendly
-def ask(question, k, kind, domain, region, year, instrument, as_json, data_dir):
+def ask(question, k, as_json, data_dir, **filters):
     """An answer built from passages, every statement with its citation."""
     from kb.answer import answer
     from kb.render import print_answer
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
-    result = answer(kb, question, k=k, filters=_filters(kind, domain, region, year, instrument))
+    result = answer(kb, question, k=k, filters=_filters(**filters))
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         print_answer(result)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--no-translate", is_flag=True, help="Search the query as typed (no translation or expansion).")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
+@data_dir_option
+@friendly
+def timeline(query, no_translate, as_json, data_dir, **filters):
+    """Per document year: matching passages and the best one, with its citation."""
+    from kb.render import print_timeline
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(data_dir))
+    result = kb.timeline(query, filters=_filters(**filters), translate=not no_translate)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print_timeline(result)
 
 
 @main.command()

@@ -24,8 +24,9 @@ class KBError(Exception):
     def one_line(self) -> str:
         """The message and its hint on one line (the CLI's and the API's wording)."""
         msg = " ".join(str(self).split())
-        if self.hint and self.hint not in msg:
-            msg = f"{msg}; {self.hint}"
+        command = self.hint.split("`")[1] if self.hint.count("`") >= 2 else None
+        if self.hint and self.hint not in msg and not (command and f"`{command}`" in msg):
+            msg = f"{msg}; {self.hint}"   # a message that already names the remedy keeps it alone
         return msg
 
 

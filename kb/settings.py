@@ -66,6 +66,8 @@ class Settings:
     # `kb serve`: threads per query embedding. Requests already run in parallel, so one thread each
     # spends the two cores on throughput instead of OpenMP hand-offs (eval/LOAD.md). 0 = library default.
     serve_threads: int = 1
+    # `kb serve` / `kb ui`: how often to look for a new generation (seconds; 0 = never, restart to reload).
+    reload_seconds: float = 2.0
     # Answers.
     answer_min_score: float = 0.0  # set from eval (see eval/RESULTS.md)
 
@@ -91,6 +93,7 @@ def settings_from_env(**overrides) -> Settings:
         max_file_chars=_env("KB_MAX_FILE_CHARS", base.max_file_chars),
         max_passages_per_doc=_env("KB_MAX_PASSAGES_PER_DOC", base.max_passages_per_doc),
         serve_threads=_env("KB_SERVE_THREADS", base.serve_threads),
+        reload_seconds=_env("KB_RELOAD_SECONDS", base.reload_seconds),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if isinstance(values.get("data_dir"), str):
