@@ -7,6 +7,7 @@ key, dimension, count, index type) is checked on load.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import faiss
@@ -40,7 +41,13 @@ def index_paths(folder: Path, embedder_key: str) -> tuple[Path, Path]:
 
 def save(folder: Path, embedder_key: str, index: faiss.Index, params: dict) -> None:
     path, meta = index_paths(folder, embedder_key)
-    faiss.write_index(index, str(path))
+    # serialised in memory and written by Python: FAISS's own writer only prints a failed close (a full
+    # disk) to stderr and returns, which would seal a truncated index; Python raises OSError instead
+    data = faiss.serialize_index(index)
+    with open(path, "wb") as fh:
+        fh.write(data.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
     meta.write_text(json.dumps({**params, "embedder": embedder_key, "dim": index.d, "count": index.ntotal},
                                ensure_ascii=False, indent=1), encoding="utf-8")
 
