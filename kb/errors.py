@@ -75,7 +75,8 @@ class DamagedKnowledgeBase(KBError):
     hint = "run `kb ingest` to build a fresh generation, or restore the data directory from a backup"
 
     def __init__(self, message: str = "", hint: str | None = None):
-        super().__init__(f"damaged knowledge base: {message}", hint)
+        prefix = "damaged knowledge base: "
+        super().__init__(message if message.startswith(prefix) else prefix + message, hint)
 
 
 class DiskFull(KBError):
