@@ -138,6 +138,8 @@ def test_damaged_generation_is_refused_on_open(copy, case):
     assert "\n" not in message and len(message) < 400, message
     assert name in message or "manifest" in message, message
     assert "kb ingest" in message   # the hint says how to recover
+    again = DamagedKnowledgeBase(str(info.value)).one_line()   # re-raised by the server's live reload
+    assert again.count("damaged knowledge base") == 1 and again.count("kb ingest") == 1, again
 
 
 @pytest.mark.parametrize("case", ["faiss-random-bytes", "faiss-header", "vectors-json-garbled"])
