@@ -72,7 +72,7 @@ class EmbeddingFailed(KBError):
 class DamagedKnowledgeBase(KBError):
     """A file of the live generation is unreadable, truncated or differs from its checksum."""
 
-    hint = "run `kb ingest` to build a fresh generation, or restore the data directory from a backup"
+    hint = "re-run `kb ingest` to build a fresh generation, or restore the data directory from a backup"
 
     def __init__(self, message: str = "", hint: str | None = None):
         prefix = "damaged knowledge base: "
