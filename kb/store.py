@@ -8,6 +8,7 @@ everything is written: a killed ingest leaves the previous generation intact.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -203,11 +204,16 @@ def _lease_dir(data_dir: Path) -> Path:
     return data_dir / "leases"
 
 
-def take_lease(data_dir: Path, generation: str, holder: str) -> Path:
+def take_lease(data_dir: Path, generation: str, holder: str) -> Path | None:
     folder = _lease_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}-{holder}.lease"
-    atomic_write(path, json.dumps({"pid": os.getpid(), "generation": generation, "since": time.time()}))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps({"pid": os.getpid(), "generation": generation, "since": time.time()}))
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return None   # a read-only data directory: no ingest can delete what is served, no lease needed
+        raise
     return path
 
 

@@ -436,6 +436,16 @@ def test_read_only_mount_searches_and_refuses_ingest_in_one_line(built, tmp_path
 
         assert len(KnowledgeBase.open(settings).search("磷石膏", k=2, translate=False)["results"]) == 2
         assert_one_line_error(kb_cli(settings, "ingest", str(REPORT), "--quiet"), "read-only", "write access")
+        from api.process import start_server, stop_server
+
+        proc, url = start_server(settings.data_dir, {"KB_EMBEDDER": "hash", "KB_XLING_EMBEDDER": "",
+                                                     "KB_CACHE_DIR": str(settings.cache_dir)})
+        try:   # `kb serve` too: no lease to write, a WAL database read as immutable
+            assert httpx.get(url + "/health", timeout=30).json()["status"] == "ok"
+            resp = httpx.get(url + "/search", params={"q": "磷石膏", "k": 2}, timeout=30)
+            assert resp.status_code == 200 and len(resp.json()["results"]) == 2
+        finally:
+            stop_server(proc)
 
 
 # ------------------------------------------------------------------ the API server's limits
