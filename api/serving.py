@@ -29,8 +29,10 @@ class HeadTimeoutH11Protocol(H11Protocol):
         self._arm_head_timer()
 
     def on_response_complete(self) -> None:
+        # armed with the finished cycle before uvicorn handles any pipelined request: a request that
+        # starts (now or later) replaces the cycle, and the timer then leaves the connection alone
+        self._arm_head_timer()
         super().on_response_complete()
-        self._arm_head_timer()   # the next request head on this connection gets the same deadline
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
