@@ -136,6 +136,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
         processed: list[Processed] = []
         seen: set[str] = set()          # documents this run saw on disk
         moves: dict[str, Source] = {}
+        new_content: dict[str, Path] = {}   # content hash -> the file that brought it in this run
         bar = tqdm(sources, desc="reading", unit="file", disable=not show_progress, file=sys.stderr)
         for src in bar:
             try:
@@ -150,6 +151,9 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
                     twin = by_sha[sha][0]
                     report.skipped.append(f"{src.path}: same content as {twin.path} (document {twin.doc_id})")
                     continue
+                if old is None and sha in new_content:
+                    report.skipped.append(f"{src.path}: same content as {new_content[sha]}")
+                    continue
                 if old is not None and old.doc_id in seen:
                     continue
                 if old is not None and old.sha256 == sha and not stale and not rebuild:
@@ -159,6 +163,8 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
                 raw = load(src)
                 if old is not None:
                     raw.doc_id = old.doc_id
+                else:
+                    new_content[sha] = src.path
                 processed.append(_process(raw, settings))
                 seen.add(raw.doc_id)
                 (report.updated if old is not None else report.added).append(raw.doc_id)

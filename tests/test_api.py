@@ -327,7 +327,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 OPERATIONS = [("GET", "/health"), ("GET", "/search"), ("POST", "/ask"), ("GET", "/passages/{passage_id}"),
               ("GET", "/documents"), ("GET", "/documents/{doc_id}"), ("GET", "/facets"), ("GET", "/policies"),
-              ("GET", "/indicators")]
+              ("GET", "/indicators"), ("GET", "/timeline")]
 
 
 @pytest.fixture(scope="module")

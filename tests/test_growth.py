@@ -151,6 +151,17 @@ def test_moved_renamed_removed_and_remove_by_path(tmp_path):
     assert list(documents(settings)) == [id_2021]
 
 
+def test_two_new_copies_in_one_run_are_one_document(tmp_path):
+    from kb.build import ingest
+
+    for name in ("a.txt", "b.txt"):
+        shutil.copy(work_report(2019), tmp_path / name)
+    settings = fast(tmp_path / "data")
+    report = ingest(settings, [tmp_path / "a.txt", tmp_path / "b.txt"], show_progress=False)
+    assert len(report.added) == 1 and len(report.skipped) == 1 and "b.txt" in report.skipped[0]
+    assert not report.errors
+
+
 def test_missing_path_and_fifo_are_errors_of_their_own(tmp_path):
     """One bad path on the command line never stops the other files (nor hangs on a FIFO)."""
     from kb.build import ingest
