@@ -521,11 +521,15 @@ def test_idle_and_half_sent_connections_are_closed(server):
     keep.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"200 OK" in keep.recv(4096)
     keep.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")    # the next request, half-sent
+    crowd = [_connect(server) for _ in range(300)]   # idle connections do not deny service to others
+    resp = httpx.get(server + "/search", params={"q": "磷石膏", "k": 3}, timeout=30)
+    assert resp.status_code == 200 and len(resp.json()["results"]) == 3
     started = time.time()
     assert _closed_within(idle, HEAD_TIMEOUT_S + 10)
     assert _closed_within(half, 5)
     assert _closed_within(keep, 5)
     assert time.time() - started < HEAD_TIMEOUT_S + 12
+    assert all(_closed_within(s, 1) for s in crowd)
     assert httpx.get(server + "/health", timeout=30).status_code == 200
 
 
