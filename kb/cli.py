@@ -81,7 +81,7 @@ class OneLineErrors(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the boundary: one line, never a traceback
+        except Exception as exc:   # the boundary: one line, never a traceback
             if _debug():
                 raise
             named = as_kb_error(exc)

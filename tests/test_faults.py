@@ -69,7 +69,8 @@ def _env(settings: Settings, **extra) -> dict:
 
 def kb_cli(settings: Settings, *args: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "kb.cli", *args, "--data-dir", str(settings.data_dir)],
-                          capture_output=True, text=True, env=_env(settings, **env), cwd=PROJECT_ROOT, timeout=300)
+                          capture_output=True, text=True, env=_env(settings, **env), cwd=PROJECT_ROOT, timeout=300,
+                          check=False)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -353,13 +354,13 @@ def tmpfs(path: Path, size_kib: int):
         pytest.skip("mounting a tmpfs needs root")
     path.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield path
     finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
 def _du_kib(path: Path) -> int:
@@ -417,9 +418,9 @@ def test_full_device_is_named_for_every_writer(tmp_path):
             vectors.save(mnt, HASH_KEY, index, {})
         assert isinstance(as_kb_error(info.value), DiskFull)
     if Path("/dev/full").exists():
-        with pytest.raises(OSError) as info:
-            with open("/dev/full", "w") as fh:
-                fh.write("{}" * 10_000)
+        with pytest.raises(OSError) as info, open("/dev/full", "w") as fh:
+            fh.write("{}" * 10_000)
+            fh.flush()
         assert "disk full" in as_kb_error(info.value).one_line()
 
 
@@ -428,7 +429,7 @@ def test_read_only_mount_searches_and_refuses_ingest_in_one_line(built, tmp_path
     with tmpfs(tmp_path / "ro", need + 2048) as mnt:
         shutil.copytree(built.data_dir, mnt / "data")
         shutil.copytree(built.cache_dir, mnt / "cache")
-        proc = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True, text=True)
+        proc = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             pytest.skip(f"cannot remount read-only: {proc.stderr.strip()}")
         settings = _settings(mnt / "data", mnt / "cache")
@@ -503,7 +504,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
         while sock.recv(4096):
             pass
         return True
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return False
     except ConnectionError:
         return True
