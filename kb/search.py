@@ -5,7 +5,6 @@ then `search`, `passage`, `documents`, `facets`, `policies`, `indicators`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
