@@ -23,6 +23,8 @@ Level = str  # national, region, province, city, district
 MAX_QUERY_CHARS = 500   # mirrors Settings.max_query_chars; the knowledge base enforces its own setting too
 MAX_K = 100
 MAX_ASK_K = 50
+MIN_YEAR, MAX_YEAR = 1900, 2100   # a year filter outside this range names no document: 422, not an empty 200
+MAX_ID_CHARS = 200
 
 
 class _Out(BaseModel):
@@ -101,7 +103,8 @@ class Filters(BaseModel):
     domain: Domain | None = Field(None, description="Waste domain.")
     region: str | None = Field(None, max_length=100, description="Region, Chinese or English (贵州省, Guizhou); "
                                                                  "includes its cities and counties.")
-    year: int | None = Field(None, ge=1900, le=2100, description="A year the passage speaks of.")
+    year: int | None = Field(None, ge=MIN_YEAR, le=MAX_YEAR, strict=True,
+                             description="A year the passage speaks of.")
     instrument: Instrument | None = Field(None, description="Policy instrument.")
     doc_year: int | None = Field(None, ge=1900, le=2100, description="The year of the document.")
     doc_type: DocType | None = Field(None, description="Kind of document.")
@@ -113,7 +116,8 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
                           description="A question in Chinese or English.",
                           examples=["how are cities handling phosphogypsum"])
-    k: int = Field(8, ge=1, le=MAX_ASK_K, description="How many passages to return with the answer.")
+    k: int = Field(8, ge=1, le=MAX_ASK_K, strict=True,
+                   description="How many passages to return with the answer (a JSON integer; true is not 1).")
     filters: Filters = Field(default_factory=Filters, description="Optional filters.")
 
 

@@ -168,15 +168,40 @@ def load(source: Source | Path) -> RawDocument:
                        source=source.rel)
 
 
+SIDECAR_TEXT_FIELDS = ("title", "author", "publisher", "place", "doc_id", "doc_type", "source")
+SIDECAR_MAX_CHARS = 1000
+
+
 def _sidecar_meta(path: Path) -> dict:
-    """Optional `<file>.meta.json` beside a document: title, author, publisher, year..."""
+    """Optional `<file>.meta.json` beside a document: title, author, publisher, year...
+    A sidecar that is not an object, or has a wrongly typed field, is this document's error."""
     side = path.with_name(path.name + ".meta.json")
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text(encoding="utf-8"))
+        meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DocumentError(side, f"unreadable metadata: {exc}") from exc
+        raise DocumentError(side, f"unreadable metadata: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") \
+            from exc
+    if not isinstance(meta, dict):
+        raise DocumentError(side, f"metadata must be a JSON object, not {_json_type(meta)}")
+    for key in SIDECAR_TEXT_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DocumentError(side, f"{key!r} must be a string, not {_json_type(value)}")
+        if isinstance(value, str) and len(value) > SIDECAR_MAX_CHARS:
+            raise DocumentError(side, f"{key!r} is longer than {SIDECAR_MAX_CHARS} characters")
+    year = meta.get("year")
+    if isinstance(year, str) and year.strip().isdigit():
+        year = meta["year"] = int(year.strip())
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999):
+        raise DocumentError(side, f"'year' must be a four-digit number, not {json.dumps(year, ensure_ascii=False)[:40]}")
+    return meta
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _load_pdf(path: Path) -> tuple[list[Page], dict]:

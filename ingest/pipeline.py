@@ -71,12 +71,22 @@ def passage_id(doc_id: str, section: list[str], text: str, seq: int) -> str:
     return f"{doc_id}-{digest}"
 
 
-def process(path: Path, min_chars: int = 150, max_chars: int = 600) -> Processed:
+MAX_FILE_CHARS = 2_000_000       # defaults of Settings.max_file_chars / max_passages_per_doc
+MAX_PASSAGES_PER_DOC = 5_000
+
+
+def process(path: Path, min_chars: int = 150, max_chars: int = 600, max_file_chars: int = MAX_FILE_CHARS,
+            max_passages: int = MAX_PASSAGES_PER_DOC) -> Processed:
     raw = load(path)
-    return process_raw(raw, min_chars, max_chars)
+    return process_raw(raw, min_chars, max_chars, max_file_chars, max_passages)
 
 
-def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) -> Processed:
+def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600, max_file_chars: int = MAX_FILE_CHARS,
+                max_passages: int = MAX_PASSAGES_PER_DOC) -> Processed:
+    chars = sum(len(p.text) for p in raw.pages)
+    if max_file_chars and chars > max_file_chars:
+        raise DocumentError(raw.path, f"too long: {chars:,} characters > {max_file_chars:,}",
+                            hint="split the file, or raise KB_MAX_FILE_CHARS")
     meta = document_meta(raw)
     lines = clean_lines(raw)
     info = classify(meta, meta["title"], _lines(raw), has_toc=any(line.kind == "toc" for line in lines),
@@ -90,6 +100,9 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
     text = "\n".join(b.text for b in blocks)
     pmap = page_map(blocks, offsets, lines)
     pieces = split(blocks, offsets, min_chars, max_chars)
+    if max_passages and len(pieces) > max_passages:
+        raise DocumentError(raw.path, f"too many passages: {len(pieces):,} > {max_passages:,}",
+                            hint="split the file, or raise KB_MAX_PASSAGES_PER_DOC")
 
     passages: list[dict] = []
     seen_ids: set[str] = set()

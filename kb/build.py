@@ -26,7 +26,7 @@ from ingest.pipeline import Processed, process_raw
 from kb import store, vectors
 from kb.checksum import file_sha256
 from kb.embed import EmbeddingCache, make_embedder
-from kb.errors import DocumentError, KBError
+from kb.errors import DamagedKnowledgeBase, DocumentError, KBError
 from kb.settings import Settings
 from kb.vocab import embedding_text
 
@@ -115,6 +115,12 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
     with store.ingest_lock(data_dir):
         store.collect_garbage(data_dir, settings.keep_generations)   # leftovers of a failed ingest
         live = store.current_generation(data_dir)
+        if live is not None:
+            try:
+                store.verify_generation(live)
+            except DamagedKnowledgeBase as exc:   # rebuild from the sources given, never copy a damaged base
+                print(f"warning: {exc}; building a fresh generation from the sources given", file=sys.stderr)
+                live = None
         known, manifest = _known_documents(live)
         stale = bool(manifest) and manifest.get("pipeline") != pipeline_key(settings)
         rebuild = bool(manifest) and manifest.get("schema") != store.SCHEMA_VERSION
@@ -164,7 +170,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
                 (report.updated if old is not None else report.added).append(raw.doc_id)
                 moves.pop(raw.doc_id, None)
             except DocumentError as exc:
-                report.errors.append(str(exc))
+                report.errors.append(exc.one_line())
             except (OSError, UnicodeError, ValueError) as exc:
                 report.errors.append(f"{src.path}: {type(exc).__name__}: {exc}")
 
@@ -213,7 +219,8 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
 
 
 def _process(raw: RawDocument, settings: Settings) -> Processed:
-    result = process_raw(raw, settings.min_chars, settings.max_chars)
+    result = process_raw(raw, settings.min_chars, settings.max_chars, settings.max_file_chars,
+                         settings.max_passages_per_doc)
     result.raw = raw
     return result
 

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import click
 
-from kb.errors import KBError
+from kb.errors import KBError, as_kb_error
 from kb.settings import settings_from_env
 
 
 def _settings(data_dir: str | None):
     return settings_from_env(data_dir=data_dir)
+
+
+def _debug() -> bool:
+    """KB_DEBUG=1: let errors through with their traceback (for bug reports)."""
+    return os.environ.get("KB_DEBUG", "") not in ("", "0")
 
 
 def friendly(fn):
@@ -24,7 +29,9 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except KBError as exc:
-            raise click.ClickException(str(exc)) from None
+            if _debug():
+                raise
+            raise click.ClickException(exc.one_line()) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -55,7 +62,9 @@ def _filters(kind=None, domain=None, region=None, year=None, instrument=None, do
 
 
 class OneLineErrors(click.Group):
-    """Usage errors too end in one line on stderr (no usage block)."""
+    """The one error boundary: usage errors, named errors and known system failures (disk full,
+    read-only file system) end in one line on stderr and exit 1; anything else too, with its
+    traceback only when KB_DEBUG=1."""
 
     def main(self, *args, **kwargs):
         kwargs.pop("standalone_mode", None)
@@ -68,6 +77,21 @@ class OneLineErrors(click.Group):
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:   # the boundary: one line, never a traceback
+            if _debug():
+                raise
+            named = as_kb_error(exc)
+            if named is not None:
+                message = named.one_line()
+            else:
+                text = " ".join(str(exc).split())[:300]
+                message = (f"unexpected {type(exc).__name__}: {text} "
+                           "(a bug: run again with KB_DEBUG=1 for the traceback and report it)")
+            click.echo(f"Error: {message}", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -197,8 +221,6 @@ def timeline(query, no_translate, as_json, data_dir, **filters):
 @friendly
 def serve(host, port, data_dir):
     """The HTTP API (FastAPI; docs at /docs)."""
-    import uvicorn
-
     if data_dir:
         os.environ["KB_DATA_DIR"] = str(data_dir)
     settings = settings_from_env()
@@ -206,8 +228,9 @@ def serve(host, port, data_dir):
         # before any model library loads: OpenMP reads it once (an explicit OMP_NUM_THREADS wins)
         os.environ.setdefault("OMP_NUM_THREADS", str(settings.serve_threads))
     from api.app import create_app
+    from api.serving import run
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run(create_app(settings), host=host, port=port)
 
 
 @main.command()
@@ -217,15 +240,40 @@ def serve(host, port, data_dir):
 @friendly
 def ui(port, host, data_dir):
     """The Streamlit explorer."""
-    import subprocess
-
     env = dict(os.environ)
     if data_dir:
         env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
+    env.setdefault("STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal")   # no "Deploy" button for the explorer's users
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    sys.exit(subprocess.call(cmd, env=env))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: a terminated `kb ui` is Streamlit itself, so no orphan keeps the port
+    os.execve(sys.executable, cmd, env)
+
+
+@main.group()
+def feedback():
+    """Answer feedback (thumbs up / down and comments) given in the explorer."""
+
+
+@feedback.command(name="export")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write JSONL here (default: stdout).")
+@data_dir_option
+@friendly
+def feedback_export(out, data_dir):
+    """Every rated answer as one JSON line: question, answer, cited passages, rating, comment."""
+    from kb.conversations import ConversationStore, store_path
+
+    path = store_path(_settings(data_dir).data_dir)
+    rows = list(ConversationStore(path).export_feedback()) if path.exists() else []
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        Path(out).write_text(lines, encoding="utf-8")
+        click.echo(f"{len(rows)} rated answer(s) written to {out}", err=True)
+    else:
+        click.echo(lines, nl=False)
 
 
 @main.command(name="eval")

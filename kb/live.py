@@ -91,7 +91,7 @@ class LiveKnowledgeBase:
             except EmptyKnowledgeBase:
                 return False
             except KBError as exc:
-                self._error = str(exc)
+                self._error = exc.one_line()   # the message and its hint (how to recover)
                 self._failed = (name, time.monotonic())
                 log.warning("generation %s not served: %s", name, exc)
                 return False

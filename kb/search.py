@@ -5,7 +5,6 @@ then `search`, `passage`, `documents`, `facets`, `policies`, `indicators`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -96,6 +95,7 @@ class KnowledgeBase:
     def __init__(self, settings: Settings, generation: Path):
         self.settings = settings
         self.generation = generation
+        store.verify_generation(generation)   # a damaged or replaced file is refused here, never served
         self.manifest = store.read_manifest(generation)
         built = self.manifest.get("embedders", {})
         for spec in filter(None, (settings.embedder, settings.xling_embedder)):

@@ -8,6 +8,7 @@ everything is written: a killed ingest leaves the previous generation intact.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -15,6 +16,7 @@ import re
 import shutil
 import sqlite3
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -145,6 +147,38 @@ def publish(data_dir: Path, gen: Path, manifest: dict) -> None:
     atomic_write(data_dir / "CURRENT", gen.name + "\n")
 
 
+def verify_generation(gen: Path) -> None:
+    """Refuse a damaged generation: its manifest must be a readable JSON object listing every file with
+    its size and sha256, and each file must match (the files are small next to a model: hashing them
+    costs a few milliseconds). Raises DamagedKnowledgeBase naming the first file that differs."""
+    manifest = read_manifest(gen)
+    where = f"generation {gen.name}"
+    files = manifest.get("files")
+    if not isinstance(files, dict) or DB_NAME not in files:
+        raise DamagedKnowledgeBase(f"{MANIFEST} of {where} lists no checksums for its files")
+    for name, record in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise DamagedKnowledgeBase(f"{MANIFEST} of {where} names a file outside the generation: {name!r}")
+        if not (isinstance(record, dict) and isinstance(record.get("bytes"), int)
+                and isinstance(record.get("sha256"), str)):
+            raise DamagedKnowledgeBase(f"{MANIFEST} of {where} has no size and checksum for {name}")
+        path = gen / name
+        try:
+            size = path.stat().st_size
+            if size != record["bytes"]:
+                raise DamagedKnowledgeBase(f"{name} in {where} has {size} bytes, its manifest says "
+                                           f"{record['bytes']} (truncated or overwritten)")
+            if file_sha256(path) != record["sha256"]:
+                raise DamagedKnowledgeBase(f"{name} in {where} differs from its checksum (damaged or replaced)")
+        except FileNotFoundError:
+            raise DamagedKnowledgeBase(f"{name} is missing from {where}") from None
+        except IsADirectoryError:
+            raise DamagedKnowledgeBase(f"{name} in {where} is a folder, not a file") from None
+        except PermissionError:
+            raise DamagedKnowledgeBase(f"{name} in {where} cannot be read (permission denied)",
+                                       hint="check the owner and mode of the data directory") from None
+
+
 def collect_garbage(data_dir: Path, keep: int) -> None:
     """Remove unfinished generations, stale `CURRENT.tmp*` files and all but the `keep` newest finished
     generations, never the live one nor one that a running server still serves (its lease)."""
@@ -170,11 +204,16 @@ def _lease_dir(data_dir: Path) -> Path:
     return data_dir / "leases"
 
 
-def take_lease(data_dir: Path, generation: str, holder: str) -> Path:
+def take_lease(data_dir: Path, generation: str, holder: str) -> Path | None:
     folder = _lease_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}-{holder}.lease"
-    atomic_write(path, json.dumps({"pid": os.getpid(), "generation": generation, "since": time.time()}))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps({"pid": os.getpid(), "generation": generation, "since": time.time()}))
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return None   # a read-only data directory: no ingest can delete what is served, no lease needed
+        raise
     return path
 
 
@@ -217,13 +256,33 @@ def leased(data_dir: Path) -> set[str]:
 
 def open_db(path: Path, readonly: bool = False) -> sqlite_utils.Database:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        return sqlite_utils.Database(conn)
+        return sqlite_utils.Database(_connect_readonly(path))
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     ensure_schema(db)
     return db
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Read-only connection to a sealed generation's database. On a read-only mount SQLite cannot create
+    the -shm file a WAL database needs: a published generation never changes (its WAL was checkpointed
+    before sealing), so it is then read as immutable. A file that is not a database is DamagedKnowledgeBase."""
+    uri = "file:" + urllib.parse.quote(str(path))
+    for options in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(f"{uri}?{options}", uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if options == "immutable=1":
+                raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DamagedKnowledgeBase(f"{path.name} in generation {path.parent.name} is not a readable "
+                                       f"SQLite database ({exc})") from None
+    raise AssertionError("unreachable")
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
