@@ -17,6 +17,8 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from kb.errors import BadInput
+
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources"
 DATA = HERE.parent / "data"
@@ -257,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             (DATA / name).write_text(text, encoding="utf-8")
             print(f"wrote kb/data/{name} ({text.count(chr(10)) - 1} entries)")
         return 0
-    except LexiconError as exc:
+    except (LexiconError, BadInput, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
