@@ -115,7 +115,8 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
             if hit["id"] not in cited:
                 cited[hit["id"]] = len(citations) + 1
                 citations.append({"n": cited[hit["id"]], "passage_id": hit["id"], "doc_id": hit["doc_id"],
-                                  "section": hit["section"], "pages": hit["pages"], "reference": hit["citation"]})
+                                  "section": hit["section"], "pages": hit["pages"],
+                                  "pages_estimated": hit["pages_estimated"], "reference": hit["citation"]})
             parts.append(f"{sent}[{cited[hit['id']]}]")
         statements.append({"group": label, "text": " ".join(parts),
                            "passages": list(dict.fromkeys(h["id"] for _, _, h in picks))})

@@ -9,12 +9,17 @@ from pathlib import Path
 
 import click
 
-from kb.errors import KBError
+from kb.errors import KBError, as_kb_error
 from kb.settings import settings_from_env
 
 
 def _settings(data_dir: str | None):
     return settings_from_env(data_dir=data_dir)
+
+
+def _debug() -> bool:
+    """KB_DEBUG=1: let errors through with their traceback (for bug reports)."""
+    return os.environ.get("KB_DEBUG", "") not in ("", "0")
 
 
 def friendly(fn):
@@ -24,7 +29,9 @@ def friendly(fn):
         try:
             return fn(*args, **kwargs)
         except KBError as exc:
-            raise click.ClickException(str(exc)) from None
+            if _debug():
+                raise
+            raise click.ClickException(exc.one_line()) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -42,18 +49,22 @@ def filter_options(fn):
         ("--region", "Region, Chinese or English (贵州省, Guizhou); includes its cities and counties."),
         ("--year", "A year the passage speaks of."),
         ("--instrument", "Policy instrument (law, plan, standard, fiscal, platform, ...)."),
+        ("--doc-year", "The year of the document (e.g. 2024: the 2024 work report, the 2024 report)."),
+        ("--doc-type", "Kind of document (report, work_report, speech, policy_notice, other)."),
     ]):
         fn = click.option(name, default=None, help=help_text)(fn)
     return fn
 
 
-def _filters(kind, domain, region, year, instrument) -> dict:
-    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
-                                  instrument=instrument).items() if v}
+def _filters(kind=None, domain=None, region=None, year=None, instrument=None, doc_year=None, doc_type=None) -> dict:
+    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year, instrument=instrument,
+                                  doc_year=doc_year, doc_type=doc_type).items() if v}
 
 
 class OneLineErrors(click.Group):
-    """Usage errors too end in one line on stderr (no usage block)."""
+    """The one error boundary: usage errors, named errors and known system failures (disk full,
+    read-only file system) end in one line on stderr and exit 1; anything else too, with its
+    traceback only when KB_DEBUG=1."""
 
     def main(self, *args, **kwargs):
         kwargs.pop("standalone_mode", None)
@@ -66,6 +77,21 @@ class OneLineErrors(click.Group):
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:   # the boundary: one line, never a traceback
+            if _debug():
+                raise
+            named = as_kb_error(exc)
+            if named is not None:
+                message = named.one_line()
+            else:
+                text = " ".join(str(exc).split())[:300]
+                message = (f"unexpected {type(exc).__name__}: {text} "
+                           "(a bug: run again with KB_DEBUG=1 for the traceback and report it)")
+            click.echo(f"Error: {message}", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
@@ -89,8 +115,11 @@ def ingest(paths, remove, quiet, data_dir):
     report = run(settings, [Path(p) for p in paths] if paths else None, list(remove), show_progress=not quiet)
     for err in report.errors:
         click.echo(f"error: {err}", err=True)
+    for note in report.skipped:
+        click.echo(f"skipped: {note}", err=True)
     if report.changed:
-        click.echo(f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}, "
+        moved = f", moved {len(report.moved)}" if report.moved else ""
+        click.echo(f"added {len(report.added)}, updated {len(report.updated)}, removed {len(report.removed)}{moved}, "
                    f"unchanged {len(report.unchanged)} document(s); {report.passages} passages in "
                    f"{report.seconds:.1f}s (generation {report.generation})")
     else:
@@ -109,14 +138,13 @@ def ingest(paths, remove, quiet, data_dir):
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
 @data_dir_option
 @friendly
-def search(query, k, mode, no_translate, diverse, kind, domain, region, year, instrument, as_json, data_dir):
+def search(query, k, mode, no_translate, diverse, as_json, data_dir, **filters):
     """Ranked passages for a Chinese or English query."""
     from kb.render import print_results
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
-    result = kb.search(query, k=k, mode=mode, filters=_filters(kind, domain, region, year, instrument),
-                       translate=not no_translate, diverse=diverse)
+    result = kb.search(query, k=k, mode=mode, filters=_filters(**filters), translate=not no_translate, diverse=diverse)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
@@ -130,18 +158,38 @@ def search(query, k, mode, no_translate, diverse, kind, domain, region, year, in
 @click.option("--json", "as_json", is_flag=True)
 @data_dir_option
 @friendly
-def ask(question, k, kind, domain, region, year, instrument, as_json, data_dir):
+def ask(question, k, as_json, data_dir, **filters):
     """An answer built from passages, every statement with its citation."""
     from kb.answer import answer
     from kb.render import print_answer
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
-    result = answer(kb, question, k=k, filters=_filters(kind, domain, region, year, instrument))
+    result = answer(kb, question, k=k, filters=_filters(**filters))
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         print_answer(result)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--no-translate", is_flag=True, help="Search the query as typed (no translation or expansion).")
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result.")
+@data_dir_option
+@friendly
+def timeline(query, no_translate, as_json, data_dir, **filters):
+    """Per document year: matching passages and the best one, with its citation."""
+    from kb.render import print_timeline
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(data_dir))
+    result = kb.timeline(query, filters=_filters(**filters), translate=not no_translate)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1))
+    else:
+        print_timeline(result)
 
 
 @main.command()
@@ -151,8 +199,6 @@ def ask(question, k, kind, domain, region, year, instrument, as_json, data_dir):
 @friendly
 def serve(host, port, data_dir):
     """The HTTP API (FastAPI; docs at /docs)."""
-    import uvicorn
-
     if data_dir:
         os.environ["KB_DATA_DIR"] = str(data_dir)
     settings = settings_from_env()
@@ -160,8 +206,9 @@ def serve(host, port, data_dir):
         # before any model library loads: OpenMP reads it once (an explicit OMP_NUM_THREADS wins)
         os.environ.setdefault("OMP_NUM_THREADS", str(settings.serve_threads))
     from api.app import create_app
+    from api.serving import run
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    run(create_app(settings), host=host, port=port)
 
 
 @main.command()
@@ -171,15 +218,16 @@ def serve(host, port, data_dir):
 @friendly
 def ui(port, host, data_dir):
     """The Streamlit explorer."""
-    import subprocess
-
     env = dict(os.environ)
     if data_dir:
         env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    sys.exit(subprocess.call(cmd, env=env))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child: a terminated `kb ui` is Streamlit itself, so no orphan keeps the port
+    os.execve(sys.executable, cmd, env)
 
 
 @main.command(name="eval")

@@ -36,7 +36,7 @@ def test_search_json_prints_the_contract_result(kb, kb_settings):
     assert len(result["results"]) == 5
     for hit in result["results"]:
         assert {"id", "text", "score", "doc_id", "doc_title", "section", "pages", "tags", "citation"} <= set(hit)
-        assert set(hit["tags"]) == {"kind", "domain", "region", "year", "instrument"}
+        assert set(hit["tags"]) == {"kind", "domain", "region", "year", "instrument", "doc_year", "doc_type"}
         assert hit["citation"].startswith("生态环境部固体废物与化学品管理技术中心. “无废城市”建设进展研究报告（2024年）[R]. ")
     # the command line is a thin wrapper: same passages as the library
     assert [h["id"] for h in result["results"]] == [h["id"] for h in kb.search(query, k=5)["results"]]
