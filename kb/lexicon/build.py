@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from kb.errors import BadInput
@@ -87,7 +87,7 @@ def _cedict_definitions() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def cedict_senses(word: str) -> frozenset[str]:
     """Every English sense CC-CEDICT gives a simplified word, normalised as glossary keys are
     ("to recycle (sth)" -> "recycle")."""
