@@ -12,12 +12,12 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import (MAX_K, MAX_QUERY_CHARS, MAX_YEAR, MIN_YEAR, AskRequest, AskResponse, DocType, Domain,
@@ -303,13 +303,30 @@ def search(
     return kb.search(q, k=k, mode=mode, filters=filters, translate=translate, diverse=diverse)
 
 
-@router.post("/ask", response_model=AskResponse, tags=["search"], responses={**ERRORS, 413: {"model": Problem}},
+ANSWER_FORMATS = {"markdown": "text/markdown; charset=utf-8",
+                  "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+@router.post("/ask", response_model=AskResponse, tags=["search"], responses={
+    **ERRORS, 413: {"model": Problem},
+    200: {"content": {"application/json": {}, "text/markdown": {}, ANSWER_FORMATS["docx"]: {}},
+          "description": "The answer (JSON), or with `format` the answer with GB/T 7714 references."}},
              summary="An extractive answer, every statement with its citation")
-def ask(kb: KB, body: AskRequest) -> dict:
+def ask(kb: KB, body: AskRequest,
+        format: Annotated[Literal["json", "markdown", "docx"],
+                          Query(description="json (default); markdown or docx: the answer with numbered "
+                                            "GB/T 7714 references, ready to paste.")] = "json"):
     from kb.answer import answer
+    from kb.export import to_docx, to_markdown
 
     filters = body.filters.model_dump(exclude_none=True)
-    return answer(kb, body.question, k=body.k, filters=filters)
+    result = answer(kb, body.question, k=body.k, filters=filters)
+    if format == "markdown":
+        return Response(to_markdown(result), media_type=ANSWER_FORMATS["markdown"])
+    if format == "docx":
+        return Response(to_docx(result), media_type=ANSWER_FORMATS["docx"],
+                        headers={"Content-Disposition": 'attachment; filename="answer.docx"'})
+    return result
 
 
 @router.get("/timeline", response_model=Timeline, tags=["search"], responses=ERRORS,

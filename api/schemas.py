@@ -128,6 +128,7 @@ class Citation(_Out):
     section: list[str] = Field(description="Section path of the cited passage.")
     pages: list[int] | None = Field(None, description="Pages of the cited passage, [from, to].")
     pages_estimated: bool = Field(False, description="True when those pages are estimated (the reference says 约).")
+    doc_title: str | None = Field(None, description="Title of the cited document.")
     reference: str = Field(description="GB/T 7714 reference.")
 
 
@@ -135,6 +136,13 @@ class Statement(_Out):
     group: str = Field(description="What the statement is about: a place, a case or the national level.")
     text: str = Field(description="Extracted sentences with their [n] citation markers.")
     passages: list[str] = Field(description="Ids of the passages the sentences come from.")
+    place: str | None = Field(None, description="The place the statement is about (Chinese name), if any.")
+    level: str | None = Field(None, description="national, region, province, city, district or other.")
+    places: list[str] = Field(default_factory=list, description="Every place the quoted sentences name.")
+    score: float | None = Field(None, description="Share of the question's concepts its best sentence holds.")
+    en: str | None = Field(None, description="English gist (English questions): place, glossary / CC-CEDICT "
+                                             "English of the terms in order, converted figures, titles.")
+    en_coverage: float | None = Field(None, description="Share of the statement's content the gist renders.")
 
 
 class GlossaryEntry(_Out):
@@ -153,6 +161,9 @@ class AskResponse(_Out):
     results: list[PassageHit] = Field(description="The passages the answer is built from.")
     expanded: str | None = Field(None, description="The question as searched after translation / expansion.")
     lang: str | None = Field(None, description="Detected question language: zh or en.")
+    covered: bool | None = Field(None, description="False when the knowledge base does not cover the question.")
+    support: float | None = Field(None, description="How well the best passages cover the question (the "
+                                                    "refusal threshold is in eval/RESULTS.md).")
 
 
 # ------------------------------------------------------------------ browsing

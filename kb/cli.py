@@ -156,17 +156,39 @@ def search(query, k, mode, no_translate, diverse, as_json, data_dir, **filters):
 @click.option("--k", default=8, show_default=True, type=int)
 @filter_options
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "docx"]), default="text", show_default=True,
+              help="markdown / docx: the answer with numbered GB/T 7714 references, ready to paste.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the answer here (default for docx: answer.docx; markdown: stdout).")
 @data_dir_option
 @friendly
-def ask(question, k, as_json, data_dir, **filters):
+def ask(question, k, as_json, fmt, output, data_dir, **filters):
     """An answer built from passages, every statement with its citation."""
     from kb.answer import answer
+    from kb.export import to_docx, to_markdown
     from kb.render import print_answer
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
     result = answer(kb, question, k=k, filters=_filters(**filters))
-    if as_json:
+    if fmt == "docx":
+        target = Path(output or "answer.docx")
+        try:
+            target.write_bytes(to_docx(result))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+        click.echo(f"wrote {target}")
+    elif fmt == "markdown":
+        text = to_markdown(result)
+        if output:
+            try:
+                Path(output).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+            click.echo(f"wrote {output}")
+        else:
+            click.echo(text, nl=False)
+    elif as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=1))
     else:
         print_answer(result)
@@ -221,6 +243,7 @@ def ui(port, host, data_dir):
     env = dict(os.environ)
     if data_dir:
         env["KB_DATA_DIR"] = str(Path(data_dir).resolve())
+    env.setdefault("STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal")   # no "Deploy" button for the explorer's users
     app = Path(__file__).resolve().parent.parent / "ui" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -230,20 +253,52 @@ def ui(port, host, data_dir):
     os.execve(sys.executable, cmd, env)
 
 
+@main.group()
+def feedback():
+    """Answer feedback (thumbs up / down and comments) given in the explorer."""
+
+
+@feedback.command(name="export")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write JSONL here (default: stdout).")
+@data_dir_option
+@friendly
+def feedback_export(out, data_dir):
+    """Every rated answer as one JSON line: question, answer, cited passages, rating, comment."""
+    from kb.conversations import ConversationStore, store_path
+
+    path = store_path(_settings(data_dir).data_dir)
+    rows = list(ConversationStore(path).export_feedback()) if path.exists() else []
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        Path(out).write_text(lines, encoding="utf-8")
+        click.echo(f"{len(rows)} rated answer(s) written to {out}", err=True)
+    else:
+        click.echo(lines, nl=False)
+
+
 @main.command(name="eval")
 @click.option("--gold", "gold", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Gold set(s) in the anchor format (default eval/gold.jsonl).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a PNG chart here.")
 @click.option("--modes", default="bm25,dense,hybrid", show_default=True)
+@click.option("--answers", is_flag=True, help="Evaluate answers instead: place recall, answer and refusal rates "
+                                              "(eval/offtopic.jsonl), citation precision, English gist coverage.")
 @data_dir_option
 @friendly
-def eval_(gold, as_json, chart, modes, data_dir):
+def eval_(gold, as_json, chart, modes, answers, data_dir):
     """Retrieval accuracy per mode, language and query type."""
     from kb.evaluate import default_gold, format_table, run_eval, write_chart
     from kb.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(data_dir))
+    if answers:
+        from kb.answer_eval import EVAL, evaluate_answers, format_answers
+
+        real = [Path(g) for g in gold] or [EVAL / "gold.jsonl", EVAL / "heldout.jsonl"]
+        report = evaluate_answers(kb, real, [EVAL / "offtopic.jsonl"])
+        click.echo(json.dumps(report, indent=1) if as_json else format_answers(report))
+        return
     files = [Path(g) for g in gold] or [default_gold()]
     report = run_eval(kb, files, modes=[m.strip() for m in modes.split(",") if m.strip()])
     if chart:

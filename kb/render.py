@@ -50,12 +50,19 @@ def print_results(result: dict) -> None:
 
 
 def print_answer(result: dict) -> None:
-    click.echo(result["answer"])
-    if result["citations"]:
-        click.echo("")
-        for c in result["citations"]:
-            click.echo(click.style(f"[{c['n']}] ", bold=True) + f"{' > '.join(c['section'][-2:])} — {c['reference']}"
-                       + click.style(f"  ({c['passage_id']})", dim=True))
+    if not result["statements"]:
+        click.echo(result["answer"])
+        return
+    for s in result["statements"]:
+        click.echo(click.style(f"{s['group']}：", bold=True) + s["text"])
+        if s.get("en"):
+            click.echo(click.style(f"    EN ({s.get('en_coverage', 0):.0%} rendered): ", dim=True) + s["en"])
+    if result.get("glossary"):
+        click.echo("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in result["glossary"]))
+    click.echo("")
+    for c in result["citations"]:
+        click.echo(click.style(f"[{c['n']}] ", bold=True) + f"{' > '.join(c['section'][-2:])} — {c['reference']}"
+                   + click.style(f"  ({c['passage_id']})", dim=True))
 
 
 def print_timeline(result: dict) -> None:
