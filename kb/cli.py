@@ -198,7 +198,9 @@ def ui(port, host, data_dir):
 @data_dir_option
 @friendly
 def eval_(set_names, gold, as_json, chart, modes, save, compare, data_dir):
-    """Retrieval accuracy per query set, mode, language and query type (graded passage qrels, ranx)."""
+    """Retrieval accuracy per query set, mode, language and query type.
+
+    Graded passage relevance from the anchors, metrics by ranx; each set (tuning, held-out) on its own."""
     from kb import evaluate as ev
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]

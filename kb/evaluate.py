@@ -20,7 +20,8 @@ Runs can be saved (`save_report`) with their qrels and settings and compared lat
 per set, configuration and metric, the two means, the difference and the p-value of the paired
 randomisation (Fisher) test (two-sided, sign flips of the per-query differences, 10,000 of them), with the
 paired t-test's p-value beside it.
-ranx imports numba (~1 s): this module imports it only inside the functions that need it.
+ranx imports numba (measured 0.6-8 s to import, depending on machine load; the very first call compiles for
+~50 s and numba caches that in the venv): only `per_query_scores` imports it, so other commands never pay.
 """
 from __future__ import annotations
 

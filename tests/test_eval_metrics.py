@@ -185,13 +185,14 @@ def test_query_sets_are_well_formed_and_every_anchor_is_findable(kb, qset):
 # ------------------------------------------------------------------ regression floors (held-out only)
 
 # Hybrid search with translation on the default corpus (the report and six work reports), measured on
-# 2026-12-02 with this yardstick (eval/RESULTS.md, "How we measure"), minus a margin: 0.03 on nDCG@10 and
-# recall@10 (about one standard error of a mean over 80-120 queries, so ordinary noise from a changed
-# tokenizer or passage split does not fail the suite, while a real regression does), and the English gap
-# may widen by at most 0.03 beyond today's.
+# 2026-12-02 with this yardstick (eval/RESULTS.md, "How we measure"): held-out nDCG@10 0.867, recall@10
+# 0.964; fresh held-out 0.757, 0.920; English ahead of Chinese on both. Floors = today's figure minus 0.03,
+# rounded down: about one standard error of a mean over 80-110 queries (per-query nDCG spreads ~0.25), so a
+# changed passage split or tokenizer does not fail the suite by noise while a real regression does. English
+# may trail Chinese by at most 0.03 nDCG@10 (issue 14's target).
 FLOORS = {
-    "heldout": {"ndcg@10": 0.83, "recall@10": 0.92, "en_gap": 0.03},
-    "heldout_fresh": {"ndcg@10": 0.00, "recall@10": 0.00, "en_gap": 1.00},
+    "heldout": {"ndcg@10": 0.83, "recall@10": 0.93, "en_gap": 0.03},
+    "heldout_fresh": {"ndcg@10": 0.72, "recall@10": 0.89, "en_gap": 0.03},
 }
 
 
