@@ -2,8 +2,8 @@
 
 Relevance judgements (qrels) are built per query from the knowledge base actually evaluated: a passage is
 relevant when it holds one of the query's anchors (both NFKC-normalised with all whitespace removed;
-`A&&B` holds when every part is in the same passage), and its grade is the best grade among the anchors it
-holds. Several anchors in one passage make one relevant passage, so a perfect ranking scores 1.0.
+`A&&B` holds when every part is in the same passage, and so does a tab-separated table row), and its grade
+is the best grade among the anchors it holds. Several anchors in one passage make one relevant passage, so a perfect ranking scores 1.0.
 
 Metrics over the top 10, computed by ranx (names as ranx spells them, `-l2` = grade 2 and above):
 - `ndcg@10`: graded (gain = grade, Järvelin-Kekäläinen), ideal ranking = the query's judged passages;
@@ -26,6 +26,7 @@ ranx imports numba (measured 0.6-8 s to import, depending on machine load; the v
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -88,7 +89,10 @@ def load_gold(paths: list[Path]) -> list[dict]:
 # ------------------------------------------------------------------ judgements
 
 def holds(anchor: str, text_squashed: str) -> bool:
-    return all(squash(part) in text_squashed for part in anchor.split("&&") if part.strip())
+    """Every part of the anchor in the (squashed) passage text. Parts are separated by `&&`, or by tabs: an
+    anchor copied from a table row holds when all its cells are in one passage, since ingest rewrites table
+    rows as sentences ("生活垃圾回收利用率\t%\t37.67" -> "生活垃圾回收利用率（%）：平均值37.67")."""
+    return all(squash(part) in text_squashed for part in re.split(r"&&|\t", anchor) if part.strip())
 
 
 def judge(relevant: list[dict], passages: list[tuple[str, str]]) -> dict[str, int]:

@@ -47,6 +47,9 @@ def test_and_anchor_needs_every_part_in_the_same_passage():
     assert holds("德阳&&磷石膏&&2024", squash("2024年德阳市磷石膏"))
     assert not holds("德阳&&磷石膏&&2025", squash("2024年德阳市磷石膏"))
     assert holds("磷石膏&&", squash("磷石膏"))   # an empty part (trailing &&) is ignored
+    # a table row's cells (tab-separated in the source) are parts too: ingest rewrites rows as sentences
+    assert holds("生活垃圾回收利用率\t%\t37.67\t37.69", squash("生活垃圾回收利用率（%）：平均值37.67，中位值37.69。"))
+    assert not holds("生活垃圾回收利用率\t%\t37.67\t37.69", squash("生活垃圾回收利用率（%）：平均值37.67"))
 
 
 def test_matching_ignores_whitespace_and_nfkc_width_but_not_case():
