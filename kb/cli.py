@@ -223,7 +223,7 @@ def eval_(set_names, gold, as_json, chart, modes, save, compare, data_dir):
     if not sets:
         sets = [s for s in ev.QUERY_SETS if s.path.exists()]
     kb = KnowledgeBase.open(_settings(data_dir)).warm_up()   # models loaded before timing searches
-    report = ev.run_eval(kb, sets, modes=mode_list)
+    report = ev.run_eval(kb, sets, modes=mode_list, progress=lambda msg: click.echo(msg, err=True))
     if save:
         ev.save_report(report, Path(save))
     if chart:

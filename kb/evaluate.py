@@ -171,10 +171,12 @@ def config_names(modes, translate_options) -> list[tuple[str, str, bool]]:
     return [(mode + ("" if t else "-notrans"), mode, t) for mode in modes for t in translate_options]
 
 
-def run_set(kb, queries: list[dict], modes=MODES, translate_options=(True, False)) -> tuple[dict, dict]:
+def run_set(kb, queries: list[dict], modes=MODES, translate_options=(True, False), progress=None) -> tuple[dict, dict]:
     """Ranked passage ids per configuration and query, and the median search time per configuration (ms)."""
     runs, timings = {}, {}
     for name, mode, translate in config_names(modes, translate_options):
+        if progress:
+            progress(f"{len(queries)} queries, {name}")
         ranked, times = {}, []
         for q in queries:
             t0 = time.perf_counter()
@@ -192,10 +194,11 @@ def score_set(entry: dict) -> dict:
             for name, run in entry["runs"].items()}
 
 
-def evaluate_set(kb, qset: QuerySet, modes=MODES, translate_options=(True, False)) -> dict:
+def evaluate_set(kb, qset: QuerySet, modes=MODES, translate_options=(True, False), progress=None) -> dict:
     queries = load_gold([qset.path])
     qrels = build_qrels(queries, kb.passages)
-    runs, timings = run_set(kb, queries, modes, translate_options)
+    runs, timings = run_set(kb, queries, modes, translate_options,
+                            progress and (lambda msg: progress(f"{qset.name}: {msg}")))
     unjudged = [q["id"] for q in queries if q["id"] not in qrels]
     squashed = [squash(p["text"]) for p in kb.passages]
     anchors_missing = sum(1 for q in queries for a in q["relevant"]
@@ -215,10 +218,10 @@ def ceiling(entry: dict) -> dict:
     return summarise(entry["queries"], per_query_scores(entry["qrels"], perfect))["overall"]
 
 
-def run_eval(kb, sets: list[QuerySet], modes=MODES, translate_options=(True, False)) -> dict:
-    """Every set on its own, every mode x translation setting."""
+def run_eval(kb, sets: list[QuerySet], modes=MODES, translate_options=(True, False), progress=None) -> dict:
+    """Every set on its own, every mode x translation setting; `progress(message)` is told what runs."""
     return {"format": FORMAT, "k": K, "metrics": list(METRICS), "settings": describe(kb),
-            "sets": {s.name: evaluate_set(kb, s, modes, translate_options) for s in sets}}
+            "sets": {s.name: evaluate_set(kb, s, modes, translate_options, progress) for s in sets}}
 
 
 def describe(kb) -> dict:
