@@ -12,23 +12,26 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import (MAX_K, MAX_QUERY_CHARS, AskRequest, AskResponse, Domain, DocumentDetail, DocumentSummary,
-                         Facets, Health, Indicator, Instrument, Kind, Mode, Passage, Policy, Problem, SearchResponse)
-from kb.errors import (BadInput, EmbedderUnavailable, EmptyKnowledgeBase, IndexMismatch, KBError, NotFound)
+from api.schemas import (MAX_K, MAX_QUERY_CHARS, MAX_YEAR, MIN_YEAR, AskRequest, AskResponse, DocType, Domain,
+                         DocumentDetail, DocumentSummary, Facets, Health, Indicator, Instrument, Kind, Mode, Passage,
+                         Policy, Problem, SearchResponse, Timeline)
+from kb.errors import (BadInput, DamagedKnowledgeBase, EmbedderUnavailable, EmptyKnowledgeBase, IndexMismatch,
+                       KBError, NotFound, ReadOnlyDataDir, as_kb_error)
 from kb.settings import Settings, get_settings
 
 log = logging.getLogger("api")
 access_log = logging.getLogger("api.access")
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_DETAIL_CHARS = 300
 EMPTY_DETAIL = "the knowledge base is empty: run `kb ingest` first (or serve another --data-dir)"
 
 
@@ -104,6 +107,26 @@ class BodyLimitMiddleware:
         return await self.app(scope, replay, send)
 
 
+class HeadAsGetMiddleware:
+    """HEAD is answered wherever GET is (RFC 9110): the GET route runs and its body is dropped."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        return await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 async def _send_json(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -140,6 +163,8 @@ async def log_requests(request: Request, call_next):
 
 ERROR_STATUS: list[tuple[type[KBError], int]] = [
     (EmptyKnowledgeBase, 503),
+    (DamagedKnowledgeBase, 503),
+    (ReadOnlyDataDir, 503),
     (IndexMismatch, 503),
     (EmbedderUnavailable, 503),
     (NotFound, 404),
@@ -153,12 +178,27 @@ def status_for(exc: KBError) -> int:
 
 
 def _problem(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({"detail": clip(detail)}, status_code=status, headers=headers)
+
+
+def clip(detail: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    """One line of at most `limit` characters: a 10,000-character id is not echoed back whole."""
+    detail = " ".join(str(detail).split())
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
+
+
+def public(detail: str, settings: Settings | None) -> str:
+    """The server's own paths (its data directory) are not the client's business."""
+    if settings is not None:
+        for path in sorted({str(settings.data_dir), str(settings.data_dir.resolve())}, key=len, reverse=True):
+            detail = detail.replace(path, "the data directory")
+    return detail
 
 
 async def kb_error_handler(request: Request, exc: KBError) -> JSONResponse:
     status = status_for(exc)
-    detail = EMPTY_DETAIL if isinstance(exc, EmptyKnowledgeBase) and not str(exc) else str(exc)
+    detail = EMPTY_DETAIL if isinstance(exc, EmptyKnowledgeBase) and not str(exc) else exc.one_line()
+    detail = public(detail, getattr(request.app.state, "settings", None))
     return _problem(status, detail, {"Retry-After": "60"} if status == 503 else None)
 
 
@@ -187,6 +227,10 @@ async def http_error_handler(request: Request, exc: StarletteHTTPException) -> J
 
 
 async def unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    named = as_kb_error(exc)
+    if named is not None and named is not exc:   # disk full, read-only, damaged file: one line, 503
+        log.error("%s %s: %s", request.method, _route_of(request), named.one_line())
+        return await kb_error_handler(request, named)
     log.exception("unhandled error on %s %s", request.method, _route_of(request))
     return _problem(500, "internal error (logged on the server)")
 
@@ -194,11 +238,11 @@ async def unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
 # ------------------------------------------------------------------ dependencies
 
 def get_kb(request: Request):
-    """The knowledge base opened at start-up; EmptyKnowledgeBase (-> 503) when there is none."""
-    kb = request.app.state.kb
-    if kb is None:
-        raise EmptyKnowledgeBase(request.app.state.kb_error or EMPTY_DETAIL)
-    return kb
+    """The generation served now (it follows `kb ingest`); 503 when there is none or it is damaged."""
+    live = request.app.state.live
+    if live is None:
+        raise EmptyKnowledgeBase(EMPTY_DETAIL)
+    return live.get()
 
 
 KB = Annotated[object, Depends(get_kb)]
@@ -209,11 +253,14 @@ def filter_params(
     domain: Annotated[Domain | None, Query(description="Waste domain.")] = None,
     region: Annotated[str | None, Query(max_length=100, description="Region, Chinese or English (贵州省, Guizhou); "
                                                                     "includes its cities and counties.")] = None,
-    year: Annotated[int | None, Query(description="A year the passage speaks of.")] = None,
+    year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR, description="A year the passage speaks of.")] = None,
     instrument: Annotated[Instrument | None, Query(description="Policy instrument.")] = None,
+    doc_year: Annotated[int | None, Query(ge=1900, le=2100,
+                                          description="The year of the document (e.g. the 2024 work report).")] = None,
+    doc_type: Annotated[DocType | None, Query(description="Kind of document.")] = None,
 ) -> dict:
-    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year,
-                                  instrument=instrument).items() if v is not None}
+    return {k: v for k, v in dict(kind=kind, domain=domain, region=region, year=year, instrument=instrument,
+                                  doc_year=doc_year, doc_type=doc_type).items() if v is not None}
 
 
 FilterParams = Annotated[dict, Depends(filter_params)]
@@ -230,11 +277,15 @@ router = APIRouter()
 
 @router.get("/health", response_model=Health, tags=["service"], summary="Service status and counts")
 def health(request: Request) -> dict:
-    kb = request.app.state.kb
-    if kb is None:
-        return {"status": "empty", "documents": 0, "passages": 0,
-                "detail": request.app.state.kb_error or EMPTY_DETAIL}
-    return kb.health()
+    live = request.app.state.live
+    if live is None:
+        return {"status": "empty", "documents": 0, "passages": 0, "detail": EMPTY_DETAIL}
+    out = live.health()
+    if out["status"] == "empty":
+        out["detail"] = EMPTY_DETAIL
+    if out.get("detail"):
+        out["detail"] = clip(public(out["detail"], request.app.state.settings))
+    return out
 
 
 @router.get("/search", response_model=SearchResponse, tags=["search"], responses=ERRORS,
@@ -252,13 +303,42 @@ def search(
     return kb.search(q, k=k, mode=mode, filters=filters, translate=translate, diverse=diverse)
 
 
-@router.post("/ask", response_model=AskResponse, tags=["search"], responses={**ERRORS, 413: {"model": Problem}},
+ANSWER_FORMATS = {"markdown": "text/markdown; charset=utf-8",
+                  "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+@router.post("/ask", response_model=AskResponse, tags=["search"], responses={
+    **ERRORS, 413: {"model": Problem},
+    200: {"content": {"application/json": {}, "text/markdown": {}, ANSWER_FORMATS["docx"]: {}},
+          "description": "The answer (JSON), or with `format` the answer with GB/T 7714 references."}},
              summary="An extractive answer, every statement with its citation")
-def ask(kb: KB, body: AskRequest) -> dict:
+def ask(kb: KB, body: AskRequest,
+        format: Annotated[Literal["json", "markdown", "docx"],
+                          Query(description="json (default); markdown or docx: the answer with numbered "
+                                            "GB/T 7714 references, ready to paste.")] = "json"):
     from kb.answer import answer
+    from kb.export import to_docx, to_markdown
 
     filters = body.filters.model_dump(exclude_none=True)
-    return answer(kb, body.question, k=body.k, filters=filters)
+    result = answer(kb, body.question, k=body.k, filters=filters)
+    if format == "markdown":
+        return Response(to_markdown(result), media_type=ANSWER_FORMATS["markdown"])
+    if format == "docx":
+        return Response(to_docx(result), media_type=ANSWER_FORMATS["docx"],
+                        headers={"Content-Disposition": 'attachment; filename="answer.docx"'})
+    return result
+
+
+@router.get("/timeline", response_model=Timeline, tags=["search"], responses=ERRORS,
+            summary="Per document year: matching passages and the best one, with its citation")
+def timeline(
+    kb: KB,
+    filters: FilterParams,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
+                            description="Query, Chinese or English (e.g. 垃圾分类, waste sorting).")],
+    translate: Annotated[bool, Query(description="Translate / expand the query before searching.")] = True,
+) -> dict:
+    return kb.timeline(q, filters=filters, translate=translate)
 
 
 @router.get("/passages/{passage_id}", response_model=Passage, tags=["browse"], responses=ERRORS,
@@ -292,7 +372,8 @@ def policies(
     q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS,
                                    description="Text in the title, issuer or document number.")] = None,
     region: Annotated[str | None, Query(max_length=100, description="Region, Chinese or English.")] = None,
-    year: Annotated[int | None, Query(description="Year of issue (or in the title / number).")] = None,
+    year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR,
+                                      description="Year of issue (or in the title / number).")] = None,
 ) -> list[dict]:
     return kb.policies(q=q, region=region, year=year)
 
@@ -320,19 +401,16 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from kb.search import KnowledgeBase
+        from kb.live import LiveKnowledgeBase
 
         _configure_logging()
-        app.state.kb, app.state.kb_error = None, None
-        try:
-            start = time.perf_counter()
-            app.state.kb = KnowledgeBase.open(settings).warm_up()
-            log.info("knowledge base ready in %.1fs: %s", time.perf_counter() - start, app.state.kb.health())
-        except EmptyKnowledgeBase as exc:
-            app.state.kb_error = f"{exc}"
-            log.warning("%s", exc)
+        start = time.perf_counter()
+        live = LiveKnowledgeBase(settings).start()   # stays up on an empty or damaged data directory
+        app.state.live = live
+        log.info("started in %.1fs: %s", time.perf_counter() - start, live.health())
         yield
-        app.state.kb = None
+        app.state.live = None
+        live.close()
 
     app = FastAPI(
         title="Zero-waste cities knowledge base",
@@ -342,7 +420,7 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.kb, app.state.kb_error = None, None
+    app.state.live = None
     app.include_router(router)
 
     app.add_exception_handler(KBError, kb_error_handler)
@@ -355,4 +433,5 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=600)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(HeadAsGetMiddleware)
     return app

@@ -10,18 +10,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
+from kb.vocab import DOC_TYPES, DOMAINS, INSTRUMENTS, KINDS
 
 # Built from the tagger's vocabularies, so the API follows them without a second list.
 Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 Domain = Literal[tuple(DOMAINS)]  # type: ignore[valid-type]
 Instrument = Literal[tuple(INSTRUMENTS)]  # type: ignore[valid-type]
+DocType = Literal[tuple(DOC_TYPES)]  # type: ignore[valid-type]
 Mode = Literal["hybrid", "bm25", "dense"]
 Level = str  # national, region, province, city, district
 
 MAX_QUERY_CHARS = 500   # mirrors Settings.max_query_chars; the knowledge base enforces its own setting too
 MAX_K = 100
 MAX_ASK_K = 50
+MIN_YEAR, MAX_YEAR = 1900, 2100   # a year filter outside this range names no document: 422, not an empty 200
+MAX_ID_CHARS = 200
 
 
 class _Out(BaseModel):
@@ -44,6 +47,8 @@ class Tags(_Out):
     region: list[RegionTag] = Field(description="Places the passage names or is about.")
     year: list[int] = Field(description="Years the passage speaks of.")
     instrument: list[str] = Field(description="Policy instruments mentioned: " + ", ".join(INSTRUMENTS) + ".")
+    doc_year: int | None = Field(None, description="Year of the document the passage comes from.")
+    doc_type: str | None = Field(None, description="Kind of document: " + ", ".join(DOC_TYPES) + ".")
 
 
 class PassageHit(_Out):
@@ -55,6 +60,8 @@ class PassageHit(_Out):
     doc_title: str = Field(description="Title of that document.")
     section: list[str] = Field(description="Section headings from the top level down to the passage's section.")
     pages: list[int] | None = Field(None, description="First and last page of the passage in the source, [from, to].")
+    pages_estimated: bool = Field(False, description="True when the pages are estimated (interpolated from a table "
+                                                     "of contents), not read from the source; the citation says 约.")
     tags: Tags = Field(description="Tags used by the filters.")
     citation: str = Field(description="GB/T 7714 reference to the document and pages.")
 
@@ -72,6 +79,8 @@ class AppliedFilters(_Out):
     region: str | None = Field(None, description="Region filter applied (as given).")
     year: int | None = Field(None, description="Year filter applied.")
     instrument: str | None = Field(None, description="Instrument filter applied.")
+    doc_year: int | None = Field(None, description="Document-year filter applied.")
+    doc_type: str | None = Field(None, description="Document-type filter applied.")
 
 
 class SearchResponse(_Out):
@@ -94,8 +103,11 @@ class Filters(BaseModel):
     domain: Domain | None = Field(None, description="Waste domain.")
     region: str | None = Field(None, max_length=100, description="Region, Chinese or English (贵州省, Guizhou); "
                                                                  "includes its cities and counties.")
-    year: int | None = Field(None, description="A year the passage speaks of.")
+    year: int | None = Field(None, ge=MIN_YEAR, le=MAX_YEAR, strict=True,
+                             description="A year the passage speaks of.")
     instrument: Instrument | None = Field(None, description="Policy instrument.")
+    doc_year: int | None = Field(None, ge=1900, le=2100, description="The year of the document.")
+    doc_type: DocType | None = Field(None, description="Kind of document.")
 
 
 class AskRequest(BaseModel):
@@ -104,7 +116,8 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
                           description="A question in Chinese or English.",
                           examples=["how are cities handling phosphogypsum"])
-    k: int = Field(8, ge=1, le=MAX_ASK_K, description="How many passages to return with the answer.")
+    k: int = Field(8, ge=1, le=MAX_ASK_K, strict=True,
+                   description="How many passages to return with the answer (a JSON integer; true is not 1).")
     filters: Filters = Field(default_factory=Filters, description="Optional filters.")
 
 
@@ -114,6 +127,8 @@ class Citation(_Out):
     doc_id: str = Field(description="Id of the cited document.")
     section: list[str] = Field(description="Section path of the cited passage.")
     pages: list[int] | None = Field(None, description="Pages of the cited passage, [from, to].")
+    pages_estimated: bool = Field(False, description="True when those pages are estimated (the reference says 约).")
+    doc_title: str | None = Field(None, description="Title of the cited document.")
     reference: str = Field(description="GB/T 7714 reference.")
 
 
@@ -121,6 +136,13 @@ class Statement(_Out):
     group: str = Field(description="What the statement is about: a place, a case or the national level.")
     text: str = Field(description="Extracted sentences with their [n] citation markers.")
     passages: list[str] = Field(description="Ids of the passages the sentences come from.")
+    place: str | None = Field(None, description="The place the statement is about (Chinese name), if any.")
+    level: str | None = Field(None, description="national, region, province, city, district or other.")
+    places: list[str] = Field(default_factory=list, description="Every place the quoted sentences name.")
+    score: float | None = Field(None, description="Share of the question's concepts its best sentence holds.")
+    en: str | None = Field(None, description="English gist (English questions): place, glossary / CC-CEDICT "
+                                             "English of the terms in order, converted figures, titles.")
+    en_coverage: float | None = Field(None, description="Share of the statement's content the gist renders.")
 
 
 class GlossaryEntry(_Out):
@@ -139,12 +161,18 @@ class AskResponse(_Out):
     results: list[PassageHit] = Field(description="The passages the answer is built from.")
     expanded: str | None = Field(None, description="The question as searched after translation / expansion.")
     lang: str | None = Field(None, description="Detected question language: zh or en.")
+    covered: bool | None = Field(None, description="False when the knowledge base does not cover the question.")
+    support: float | None = Field(None, description="How well the best passages cover the question (the "
+                                                    "refusal threshold is in eval/RESULTS.md).")
 
 
 # ------------------------------------------------------------------ browsing
 
 class Health(_Out):
-    status: Literal["ok", "empty"] = Field(description="ok, or empty when nothing has been ingested yet.")
+    status: Literal["ok", "empty", "degraded", "error"] = Field(
+        description="ok; empty when nothing has been ingested yet; degraded when a newer generation could not be "
+                    "opened and the previous one is still served; error when no generation can be served "
+                    "(data endpoints then answer 503; `detail` says why).")
     documents: int = Field(description="Number of documents in the knowledge base.")
     passages: int = Field(description="Number of passages in the knowledge base.")
     generation: str | None = Field(None, description="Name of the index generation being served.")
@@ -152,14 +180,22 @@ class Health(_Out):
     embed_threads: int | None = Field(None, description="Threads per query embedding (OMP_NUM_THREADS; "
                                       "`kb serve` sets KB_SERVE_THREADS, default 1), null for the library default.")
     detail: str | None = Field(None, description="What to do when the status is not ok.")
+    reloads: int | None = Field(None, description="New generations swapped in since start (the server follows "
+                                                  "`kb ingest`).")
 
 
 class DocumentSummary(_Out):
-    doc_id: str = Field(description="Document id.")
+    doc_id: str = Field(description="Document id (from its path under the ingest folder, plus a short hash).")
     title: str = Field(description="Document title.")
-    author: str | None = Field(None, description="Author (organization).")
+    year: int | None = Field(None, description="Year of the document (doc_year): the year it reports on or was "
+                                               "issued, e.g. 2024 for the 2024 report published in 2025.")
+    doc_type: str = Field(description="Kind of document: " + ", ".join(DOC_TYPES) + ".")
+    source: str | None = Field(None, description="The source file's path relative to the folder it was ingested from.")
+    author: str | None = Field(None, description="Author or issuing body.")
     publisher: str | None = Field(None, description="Publisher.")
-    year: int | None = Field(None, description="Year of publication.")
+    published: int | None = Field(None, description="Year of publication, when known (CIP or sidecar).")
+    number: str | None = Field(None, description="Document number (文号) of a policy notice.")
+    date: str | None = Field(None, description="Date of the document (成文日期 or dateline), YYYY-MM-DD.")
     format: str | None = Field(None, description="Source format: txt, md or pdf.")
     passages: int = Field(description="Number of passages.")
     pages_estimated: bool = Field(description="True when page numbers were estimated (no page marks in the source).")
@@ -168,7 +204,7 @@ class DocumentSummary(_Out):
 
 class Section(_Out):
     title: str = Field(description="Section heading.")
-    rank: int = Field(description="Heading depth (1 = top level).")
+    rank: int | float = Field(description="Heading depth (1 = top level; 1.5 for the articles (第X条) of a chapter).")
     page: int | None = Field(None, description="Page the section starts on.")
     path: list[str] = Field(description="Headings from the top level down to this section.")
     passages: list[str] = Field(description="Ids of the passages directly in this section.")
@@ -193,6 +229,8 @@ class Facets(_Out):
     domain: dict[str, int] = Field(description="Passage count per domain.")
     instrument: dict[str, int] = Field(description="Passage count per instrument.")
     year: dict[str, int] = Field(description="Passage count per year spoken of.")
+    doc_year: dict[str, int] = Field(default_factory=dict, description="Passage count per document year.")
+    doc_type: dict[str, int] = Field(default_factory=dict, description="Passage count per document type.")
     region: list[RegionCount] = Field(description="Passage count per region, most frequent first.")
 
 
@@ -220,6 +258,28 @@ class Indicator(_Out):
     mean: float | None = Field(None, description="Mean across the cities reported.")
     median: float | None = Field(None, description="Median across the cities reported.")
     values: dict | list | None = Field(None, description="Further values of the row as given in the table.")
+
+
+class TimelineDocument(_Out):
+    doc_id: str = Field(description="Document id.")
+    title: str = Field(description="Document title.")
+
+
+class TimelineYear(_Out):
+    doc_year: int = Field(description="Document year.")
+    count: int = Field(description="Passages of that year's documents that match the query.")
+    documents: list[TimelineDocument] = Field(description="Documents those passages come from.")
+    best: PassageHit | None = Field(None, description="The best matching passage of that year, with its citation "
+                                                      "(null when nothing matches).")
+
+
+class Timeline(_Out):
+    query: str = Field(description="The query as received.")
+    expanded: str | None = Field(None, description="The query as searched after translation / expansion.")
+    lang: str | None = Field(None, description="Detected query language.")
+    filters: AppliedFilters = Field(default_factory=AppliedFilters, description="The filters applied.")
+    matching: int = Field(description="Matching passages over all years.")
+    years: list[TimelineYear] = Field(description="One entry per document year, oldest first.")
 
 
 class Problem(BaseModel):

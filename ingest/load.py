@@ -11,13 +11,14 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb.errors import DocumentError
-from kb.store import file_checksum as file_sha256
+from kb.checksum import file_sha256
 
 SUPPORTED = {".txt", ".md", ".markdown", ".pdf"}
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -32,6 +33,27 @@ class Page:
     text: str
 
 
+@dataclass(frozen=True)
+class Source:
+    """A file to ingest and the folder it was found under (the folder given to `kb ingest`, or the
+    file's own folder when the file itself was named). `rel`, its path under that folder, is what a
+    user recognises; the absolute path tells two files with the same name apart."""
+    path: Path
+    root: Path
+
+    @classmethod
+    def of(cls, path: Path, root: Path | None = None) -> "Source":
+        path = Path(os.path.abspath(path))
+        return cls(path=path, root=Path(os.path.abspath(root)) if root else path.parent)
+
+    @property
+    def rel(self) -> str:
+        try:
+            return self.path.relative_to(self.root).as_posix()
+        except ValueError:
+            return self.path.name
+
+
 @dataclass
 class RawDocument:
     path: Path
@@ -40,28 +62,53 @@ class RawDocument:
     fmt: str
     pages: list[Page]
     meta: dict = field(default_factory=dict)
+    source: str = ""   # path relative to the ingest root
+
+    def to_json(self) -> str:
+        """Everything needed to process the document again without its file."""
+        return json.dumps({"path": str(self.path), "doc_id": self.doc_id, "sha256": self.sha256, "fmt": self.fmt,
+                           "source": self.source, "meta": self.meta,
+                           "pages": [[p.number, p.text] for p in self.pages]}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RawDocument":
+        d = json.loads(text)
+        return cls(path=Path(d["path"]), doc_id=d["doc_id"], sha256=d["sha256"], fmt=d["fmt"],
+                   pages=[Page(n, t) for n, t in d["pages"]], meta=d.get("meta") or {}, source=d.get("source", ""))
 
 
-def doc_id_for(path: Path) -> str:
-    stem = path.stem.lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
-    if not slug:  # a Chinese file name: keep it readable and unique
-        slug = "doc-" + hashlib.sha1(path.name.encode("utf-8")).hexdigest()[:8]
-    return slug
+def doc_id_for(source: Source) -> str:
+    """Readable and never shared by two files: the path under the ingest root as a slug, plus a short
+    hash of the absolute path (two `report.txt` in two folders get two ids)."""
+    stem = source.rel.rsplit(".", 1)[0].lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:60].strip("-") or "doc"
+    return f"{slug}-{hashlib.sha1(str(source.path).encode('utf-8')).hexdigest()[:6]}"
 
 
-def find_sources(paths: list[Path]) -> list[Path]:
-    """Expand folders; keep supported files, in a stable order."""
-    found: list[Path] = []
-    for p in paths:
+def find_sources(paths: list[Path]) -> tuple[list[Source], list[str]]:
+    """Expand folders into supported files, in a stable order. A missing path, or a named path that is
+    no regular file (a FIFO or a device would block the reader), is an error for that path alone."""
+    found: list[Source] = []
+    errors: list[str] = []
+    for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED
-                                and not f.name.lower().startswith("readme")))
-        elif p.exists():
-            found.append(p)
+            found.extend(Source.of(f, p) for f in sorted(p.rglob("*"))
+                         if f.suffix.lower() in SUPPORTED and not f.name.lower().startswith("readme")
+                         and _is_regular(f))
+        elif not os.path.lexists(p):
+            errors.append(f"{p}: no such file or folder")
+        elif not _is_regular(p):
+            errors.append(f"{p}: not a regular file (a FIFO, device or socket cannot be ingested)")
         else:
-            raise DocumentError(p, "no such file or folder")
-    return found
+            found.append(Source.of(p))
+    return found, errors
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def decode_text(data: bytes, path: Path) -> str:
@@ -90,8 +137,9 @@ def _looks_like_text(text: str) -> bool:
     return printable / len(sample) > 0.95
 
 
-def load(path: Path) -> RawDocument:
-    path = Path(path)
+def load(source: Source | Path) -> RawDocument:
+    source = source if isinstance(source, Source) else Source.of(Path(source))
+    path = source.path
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
         raise DocumentError(path, f"unsupported file type {suffix or '(none)'}; use .txt, .md or .pdf")
@@ -116,19 +164,44 @@ def load(path: Path) -> RawDocument:
         fmt = "md" if suffix in {".md", ".markdown"} else "txt"
     if not any(p.text.strip() for p in pages):
         raise DocumentError(path, "no extractable text (a scanned PDF needs OCR first)")
-    return RawDocument(path=path, doc_id=meta.get("doc_id") or doc_id_for(path), sha256=sha,
-                       fmt=fmt, pages=pages, meta=meta)
+    return RawDocument(path=path, doc_id=doc_id_for(source), sha256=sha, fmt=fmt, pages=pages, meta=meta,
+                       source=source.rel)
+
+
+SIDECAR_TEXT_FIELDS = ("title", "author", "publisher", "place", "doc_id", "doc_type", "source")
+SIDECAR_MAX_CHARS = 1000
 
 
 def _sidecar_meta(path: Path) -> dict:
-    """Optional `<file>.meta.json` beside a document: title, author, publisher, year..."""
+    """Optional `<file>.meta.json` beside a document: title, author, publisher, year...
+    A sidecar that is not an object, or has a wrongly typed field, is this document's error."""
     side = path.with_name(path.name + ".meta.json")
     if not side.exists():
         return {}
     try:
-        return json.loads(side.read_text(encoding="utf-8"))
+        meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DocumentError(side, f"unreadable metadata: {exc}") from exc
+        raise DocumentError(side, f"unreadable metadata: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") \
+            from exc
+    if not isinstance(meta, dict):
+        raise DocumentError(side, f"metadata must be a JSON object, not {_json_type(meta)}")
+    for key in SIDECAR_TEXT_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DocumentError(side, f"{key!r} must be a string, not {_json_type(value)}")
+        if isinstance(value, str) and len(value) > SIDECAR_MAX_CHARS:
+            raise DocumentError(side, f"{key!r} is longer than {SIDECAR_MAX_CHARS} characters")
+    year = meta.get("year")
+    if isinstance(year, str) and year.strip().isdigit():
+        year = meta["year"] = int(year.strip())
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999):
+        raise DocumentError(side, f"'year' must be a four-digit number, not {json.dumps(year, ensure_ascii=False)[:40]}")
+    return meta
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _load_pdf(path: Path) -> tuple[list[Page], dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.clean import Line, _TOC_LINE
 from ingest.structure import Block, parse_heading
@@ -21,6 +21,7 @@ class PageMap:
     anchors: list[tuple[int, int]]   # (document offset, page), sorted
     estimated: bool                  # True when interpolated from the TOC
     chars_per_page: float = 0.0
+    opens_page: set[int] = field(default_factory=set)   # anchor offsets of chapters, which start a new page
 
     def page_at(self, offset: int) -> int | None:
         if not self.anchors or offset < self.anchors[0][0]:
@@ -34,9 +35,11 @@ class PageMap:
             nxt_off, nxt_page = self.anchors[i + 1]
             if nxt_page <= page or nxt_off == off:
                 return page
-            # the next section starts on nxt_page: text before it ends on nxt_page at the latest
+            # linear between the two section starts. A chapter opens a new page, so the text before it
+            # ends on the page before; a lower heading may start mid-page, after text on its own page.
+            last = max(page, nxt_page - 1) if nxt_off in self.opens_page else nxt_page
             frac = (offset - off) / (nxt_off - off)
-            return min(nxt_page, page + int(frac * (nxt_page - page + 0.999)))
+            return page + int(frac * (last - page + 0.999))
         if self.chars_per_page:
             return page + int((offset - off) / self.chars_per_page)
         return page
@@ -79,6 +82,7 @@ def page_map(blocks: list[Block], offsets: list[int], lines: list[Line]) -> Page
         return PageMap(anchors=anchors, estimated=False)
     entries = toc_entries(lines)
     anchors: list[tuple[int, int]] = []
+    chapters: set[int] = set()
     pos = 0
     for block, off in zip(blocks, offsets):
         if block.kind != "heading":
@@ -87,6 +91,8 @@ def page_map(blocks: list[Block], offsets: list[int], lines: list[Line]) -> Page
         for j in range(pos, min(pos + 8, len(entries))):
             if _key(entries[j][0]) == key:
                 anchors.append((off, entries[j][1]))
+                if block.rank == 1:
+                    chapters.add(off)
                 pos = j + 1
                 break
     if len(anchors) < 2:
@@ -94,4 +100,4 @@ def page_map(blocks: list[Block], offsets: list[int], lines: list[Line]) -> Page
     span_chars = anchors[-1][0] - anchors[0][0]
     span_pages = anchors[-1][1] - anchors[0][1]
     cpp = span_chars / span_pages if span_pages > 0 else 0.0
-    return PageMap(anchors=anchors, estimated=True, chars_per_page=cpp)
+    return PageMap(anchors=anchors, estimated=True, chars_per_page=cpp, opens_page=chapters)

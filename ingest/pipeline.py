@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ingest import policies as policy_extract
 from ingest.clean import clean_lines
+from ingest.doctype import classify
 from ingest.load import RawDocument, load
 from ingest.pages import page_map
 from ingest.split import split
@@ -30,11 +31,13 @@ class Processed:
     policies: list[dict]
     indicators: list[dict]
     sections: list[dict] = field(default_factory=list)
+    raw: RawDocument | None = None
 
 
 def document_meta(raw: RawDocument) -> dict:
     """Title, author, publisher, place, year: sidecar metadata, else the CIP record, else the first line."""
     meta = {k: v for k, v in raw.meta.items() if v}
+    meta["cip"] = False
     if not {"title", "author"} <= meta.keys():
         for page in raw.pages:
             for line in page.text.splitlines():
@@ -47,19 +50,20 @@ def document_meta(raw: RawDocument) -> dict:
                     meta.setdefault("place", m.group("place").strip())
                     meta.setdefault("publisher", m.group("publisher").strip())
                     meta.setdefault("year", int(m.group("year")))
+                    meta["cip"] = True
                     break
     if "title" not in meta:
-        for page in raw.pages:
-            first = next((tidy(l).lstrip("# ") for l in page.text.splitlines() if tidy(l)), "")
-            if first:
-                meta["title"] = first[:80]
-                break
-        else:
-            meta["title"] = raw.path.stem
-    m = re.search(r"((?:19|20)\d{2})\s*年?[）)]?\s*$", meta["title"])
-    meta.setdefault("subject_year", int(m.group(1)) if m else None)
-    meta.setdefault("doc_type", "R")
+        first = next((line for line in _lines(raw) if not _NOT_TITLE.search(line)), "")
+        meta["title"] = first.lstrip("# ")[:80] if first else raw.path.stem
     return meta
+
+
+# lines at the top of a document that are not its title: a 文号, a "XX文件" letterhead, a secrecy mark
+_NOT_TITLE = re.compile(r"^[\u4e00-\u9fff]{1,12}〔\s*\d{4}\s*〕\s*\d+\s*号$|文件$|^(?:密级|签发人|特急|加急|★)")
+
+
+def _lines(raw: RawDocument) -> list[str]:
+    return [t for page in raw.pages for t in (tidy(line) for line in page.text.splitlines()) if t]
 
 
 def passage_id(doc_id: str, section: list[str], text: str, seq: int) -> str:
@@ -67,14 +71,26 @@ def passage_id(doc_id: str, section: list[str], text: str, seq: int) -> str:
     return f"{doc_id}-{digest}"
 
 
-def process(path: Path, min_chars: int = 150, max_chars: int = 600) -> Processed:
+MAX_FILE_CHARS = 2_000_000       # defaults of Settings.max_file_chars / max_passages_per_doc
+MAX_PASSAGES_PER_DOC = 5_000
+
+
+def process(path: Path, min_chars: int = 150, max_chars: int = 600, max_file_chars: int = MAX_FILE_CHARS,
+            max_passages: int = MAX_PASSAGES_PER_DOC) -> Processed:
     raw = load(path)
-    return process_raw(raw, min_chars, max_chars)
+    return process_raw(raw, min_chars, max_chars, max_file_chars, max_passages)
 
 
-def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) -> Processed:
+def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600, max_file_chars: int = MAX_FILE_CHARS,
+                max_passages: int = MAX_PASSAGES_PER_DOC) -> Processed:
+    chars = sum(len(p.text) for p in raw.pages)
+    if max_file_chars and chars > max_file_chars:
+        raise DocumentError(raw.path, f"too long: {chars:,} characters > {max_file_chars:,}",
+                            hint="split the file, or raise KB_MAX_FILE_CHARS")
     meta = document_meta(raw)
     lines = clean_lines(raw)
+    info = classify(meta, meta["title"], _lines(raw), has_toc=any(line.kind == "toc" for line in lines),
+                    has_cip=meta["cip"])
     blocks = build_blocks(lines)
     assign_sections(blocks, body_title=meta["title"])
     offsets, pos = [], 0
@@ -84,7 +100,9 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
     text = "\n".join(b.text for b in blocks)
     pmap = page_map(blocks, offsets, lines)
     pieces = split(blocks, offsets, min_chars, max_chars)
-    doc_year = meta.get("subject_year") or meta.get("year")
+    if max_passages and len(pieces) > max_passages:
+        raise DocumentError(raw.path, f"too many passages: {len(pieces):,} > {max_passages:,}",
+                            hint="split the file, or raise KB_MAX_PASSAGES_PER_DOC")
 
     passages: list[dict] = []
     seen_ids: set[str] = set()
@@ -93,7 +111,8 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
         if pid in seen_ids:  # the same text twice in one section: keep ids unique and stable
             pid = f"{pid}-{seq}"
         seen_ids.add(pid)
-        tags = tag(piece.text, piece.section, front=piece.front, doc_year=doc_year)
+        tags = tag(piece.text, piece.section, front=piece.front, doc_year=info.doc_year, doc_type=info.doc_type,
+                   central=info.central)
         pages = None if piece.front else pmap.span(piece.start, piece.end)
         passages.append({
             "id": pid, "doc_id": raw.doc_id, "seq": seq, "text": piece.text, "section": piece.section,
@@ -101,6 +120,7 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
             "start": piece.start, "end": piece.end, "prev_id": None, "next_id": None,
             "kind": tags["kind"], "domain": tags["domain"], "region": tags["region"],
             "region_scope": region_scope(tags["region"]), "year": tags["year"], "instrument": tags["instrument"],
+            "doc_year": info.doc_year, "doc_type": info.doc_type, "pages_estimated": int(pmap.estimated),
             "content_hash": hashlib.sha1(piece.text.encode("utf-8")).hexdigest(),
         })
     if not passages:
@@ -114,22 +134,29 @@ def process_raw(raw: RawDocument, min_chars: int = 150, max_chars: int = 600) ->
             page = pmap.page_at(off)
             sections.append({"path": block.section, "rank": block.rank, "title": block.text, "page": page,
                              "start": off})
+    own = policy_extract.policy_key(meta["title"])
+    found = [p for p in policy_extract.extract(passages) if policy_extract.policy_key(p.title) != own]
+    if info.doc_type == "policy_notice":  # the notice itself, with its own number and date
+        found.insert(0, policy_extract.own_entry(meta["title"], info.issuer, info.number, info.date,
+                                                 [passages[0]["id"]]))
     policies = [
         {"id": p.id, "doc_id": raw.doc_id, "title": p.title, "issuer": p.issuer, "number": p.number,
          "date": p.date, "level": p.level, "type": p.type, "region": p.region, "aliases": p.aliases,
          "passages": p.passages}
-        for p in policy_extract.extract(passages)
+        for p in found
     ]
     indicators = _indicators(blocks, offsets, passages, raw.doc_id)
     document = {
-        "doc_id": raw.doc_id, "path": str(raw.path), "title": meta["title"], "sha256": raw.sha256,
-        "fmt": raw.fmt, "author": meta.get("author"), "publisher": meta.get("publisher"),
-        "place": meta.get("place"), "year": meta.get("year"), "doc_type": meta.get("doc_type", "R"),
+        "doc_id": raw.doc_id, "path": str(raw.path), "source": raw.source, "title": meta["title"],
+        "sha256": raw.sha256, "fmt": raw.fmt, "author": meta.get("author") or info.issuer,
+        "publisher": meta.get("publisher"), "place": meta.get("place"), "year": meta.get("year"),
+        "doc_year": info.doc_year, "doc_type": info.doc_type, "number": info.number, "date": info.date,
         "pages_estimated": int(pmap.estimated), "n_passages": len(passages), "text": text,
-        "sections": sections, "meta": {k: v for k, v in meta.items() if k not in ("title",)},
+        "sections": sections, "attachments": info.attachments,
+        "meta": {k: v for k, v in meta.items() if k not in ("title", "cip")},
     }
     return Processed(document=document, passages=passages, policies=policies, indicators=indicators,
-                     sections=sections)
+                     sections=sections, raw=raw)
 
 
 def _number(cell: str) -> float | None:

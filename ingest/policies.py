@@ -177,27 +177,43 @@ def extract(passages: list[dict]) -> list[Policy]:
             if p["id"] not in policy.passages:
                 policy.passages.append(p["id"])
     for policy in by_key.values():  # once every mention is seen: region and level
-        kind, local = context.get(policy.id, (None, []))
-        national = _is_national(policy)
-        named = [pl for _, _, pl in gaz.find(policy.title + " " + (policy.issuer or "")) if pl.level != "national"]
-        if named:
-            policy.region = named[0].name
-        elif not national and kind in ("provincial_action", "city_progress", "case_study") and local:
-            policy.region = local[0]
-        policy.level = "national" if national and not named else _level(policy, kind)
+        _place_and_level(policy, *context.get(policy.id, (None, [])))
     return list(by_key.values())
+
+
+def own_entry(title: str, issuer: str | None, number: str | None, date: str | None, passages: list[str]) -> Policy:
+    """A policy notice's own catalog entry, from its title, 文号, issuer and 成文日期."""
+    policy = Policy(id=policy_id(policy_key(title)), title=title, issuer=issuer, number=number, date=date,
+                    type=policy_type(title), passages=passages)
+    _place_and_level(policy, None, [])
+    return policy
+
+
+def is_national_issuer(issuer: str | None) -> bool:
+    """A central body (党中央, 国务院, a ministry), not a provincial or city one."""
+    return bool(issuer and _NATIONAL_ISSUER.search(issuer) and not any(
+        pl.level in ("province", "city", "district") for _, _, pl in gazetteer().find(issuer)))
+
+
+def _place_and_level(policy: Policy, kind: str | None, local: list[str]) -> None:
+    gaz = gazetteer()
+    national = _is_national(policy)
+    named = [pl for _, _, pl in gaz.find(policy.title + " " + (policy.issuer or "")) if pl.level != "national"]
+    if named:
+        policy.region = named[0].name
+    elif not national and kind in ("provincial_action", "city_progress", "case_study") and local:
+        policy.region = local[0]
+    policy.level = "national" if national and not named else _level(policy, kind)
 
 
 def _is_national(policy: Policy) -> bool:
     """Issued by a national body: named as the issuer, or as the title's own issuer
     ("中共中央 国务院关于...的意见")."""
-    gaz = gazetteer()
     issuer = policy.issuer or ""
     m = re.match(r"^(.{2,30}?)关于", policy.title)
     if not issuer and m:
         issuer = m.group(1)
-    return bool(issuer and _NATIONAL_ISSUER.search(issuer) and not any(
-        pl.level in ("province", "city", "district") for _, _, pl in gaz.find(issuer)))
+    return is_national_issuer(issuer)
 
 
 def _level(policy: Policy, kind: str | None) -> str:

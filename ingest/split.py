@@ -3,7 +3,9 @@
 A passage never crosses a heading (section boundary) or a table; it ends on a
 sentence end (。；！？); paragraphs shorter than `min_chars` are merged with the
 next paragraph of the same section; longer than `max_chars` are cut between
-sentences into near-equal pieces.
+sentences into near-equal pieces. A run of tiny sections (a heading and a line,
+over and over) is packed into passages of about `min_chars`, so a file of ten
+thousand headings does not give ten thousand passages of a few characters.
 """
 from __future__ import annotations
 
@@ -162,4 +164,28 @@ def split(blocks: list[Block], offsets: list[int], min_chars: int, max_chars: in
             flush_run()
         run.append((block, off))
     flush_run()
-    return pieces
+    return merge_tiny(pieces, min_chars, max_chars)
+
+
+def merge_tiny(pieces: list[Piece], min_chars: int, max_chars: int) -> list[Piece]:
+    """Pack runs of two or more tiny passages (under a third of `min_chars`: a heading and a line)
+    into passages of about `min_chars`; the packed passage keeps its first section. A lone short
+    passage between normal ones stays as it is."""
+    tiny = max(1, min_chars // 3)
+
+    def is_tiny(p: Piece) -> bool:
+        return len(p.text) < tiny and not p.table
+
+    out: list[Piece] = []
+    packing = False          # the last piece of `out` is a pack of tiny pieces still below min_chars
+    for i, piece in enumerate(pieces):
+        nxt = pieces[i + 1] if i + 1 < len(pieces) else None
+        if is_tiny(piece) and out and packing and out[-1].front == piece.front \
+                and len(out[-1].text) + 1 + len(piece.text) <= max_chars:
+            last = out[-1]
+            out[-1] = Piece(last.text + "\n" + piece.text, last.start, piece.end, last.section, last.front)
+            packing = len(out[-1].text) < min_chars
+            continue
+        out.append(piece)
+        packing = is_tiny(piece) and nxt is not None and is_tiny(nxt)
+    return out

@@ -23,6 +23,8 @@ _PATTERNS = [
     (5, re.compile(r"^(?P<num>\d{1,2})\s*[)）]\s*(?P<rest>.+)$")),
     (6, re.compile(rf"^(?P<num>[{CN_NUM}]{{1,2}})是(?P<rest>.+)$")),
 ]
+# articles of a regulation or measure: "第十二条　text..." (the article is its own section, its text the body)
+_ARTICLE = re.compile(rf"^第(?P<num>[{CN_NUM}百零〇\d]{{1,6}})条\s*(?P<rest>.*)$")
 _MD_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s*(?P<rest>[^#\s].*)$")
 _LABEL = {1: "{num}、", 2: "（{num}）", 3: "{num}. ", 4: "（{num}）", 5: "{num}）", 6: "{num}是"}
 _TERMINAL = set("。！？；…!?;：:")
@@ -67,12 +69,16 @@ def parse_heading(text: str) -> tuple[int, str, str, str] | None:
         if inner:
             return rank, inner[1], inner[2], inner[3]
         return rank, "", m.group("rest").strip(), ""
+    m = _ARTICLE.match(text)
+    if m:
+        label = f"第{m.group('num')}条"
+        return 1.5, label, "", m.group("rest").strip()
     for rank, pattern in _PATTERNS:
         m = pattern.match(text)
         if not m:
             continue
         rest = m.group("rest").strip()
-        label = _LABEL[rank].format(num=m.group("num"))
+        label = _LABEL[rank].format(num=m.group("num")) if text[0] != "第" else text[: m.start("rest")].strip() + " "
         if len(rest) <= MAX_HEADING_CHARS and not re.search(r"[。！？]", rest[:-1]) and not _looks_like_sentence(rest):
             return rank, label, rest.rstrip("。"), ""
         cut = re.search(r"[。！？]", rest)

@@ -11,14 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from kb.gazetteer import Gazetteer, gazetteer
+from kb.vocab import DOMAINS, INSTRUMENTS, KINDS  # noqa: F401  (KINDS: re-exported for tests)
 
 DATA = Path(__file__).resolve().parent / "data"
-
-KINDS = ["national_directive", "regional_progress", "provincial_action", "city_progress",
-         "indicator", "case_study", "front_matter"]
-DOMAINS = ["industrial", "agricultural", "household", "construction", "hazardous", "recycling", "cross_cutting"]
-INSTRUMENTS = ["law", "plan", "opinion", "standard", "guideline", "fiscal", "finance", "platform",
-               "pilot", "assessment", "enforcement", "publicity"]
 
 # chapter titles -> kind, checked in this order (first match wins)
 _KIND_RULES = [
@@ -32,10 +27,14 @@ _KIND_RULES = [
 _YEAR = re.compile(r"(?<![\d.])((?:19[89]|20[0-4])\d)(?:\s*[—－\-~至到]\s*((?:19[89]|20[0-4])\d))?(?=\s*年|〕|\]|）|\)|年度|—|－)")
 
 
-def kind_for(section: list[str], front: bool = False) -> str:
+def kind_for(section: list[str], front: bool = False, doc_type: str = "report", central: bool = False) -> str:
+    """Chapter kinds only for reports whose chapters say so; a central-government document of another
+    type is a national directive; anything else is `other`."""
     if front or not section:
         return "front_matter"
-    kind = "city_progress"
+    if doc_type != "report":
+        return "national_directive" if central else "other"
+    kind = "other"
     for k, pattern in _KIND_RULES:
         if pattern.search(section[0]):
             kind = k
@@ -255,8 +254,9 @@ def region_scope(tags: list[dict], gaz: Gazetteer | None = None) -> list[str]:
     return scope
 
 
-def tag(text: str, section: list[str], front: bool = False, doc_year: int | None = None) -> dict:
-    kind = kind_for(section, front)
+def tag(text: str, section: list[str], front: bool = False, doc_year: int | None = None,
+        doc_type: str = "report", central: bool = False) -> dict:
+    kind = kind_for(section, front, doc_type, central)
     ys = years(text) or ([doc_year] if doc_year else [])
     region = regions(text, section, kind)
     return {

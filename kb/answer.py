@@ -1,129 +1,281 @@
 """Extractive answers with numbered citations; no language model needed.
 
-Retrieve with diversity, group the evidence by case or place, pick the one or
-two sentences per group that best cover the (expanded) query, and cite each.
-When no sentence covers enough of the query, say so instead of padding.
+1. Plan the question and read it as concepts (each a set of interchangeable Chinese forms, idf-weighted).
+2. Refuse when no top passage holds enough of them (`supported`): a lone dictionary sense or a place name
+   alone never carries a question.
+3. Retrieve deep (DEPTH passages within the filters), cut them into sentences and attribute each sentence
+   to the place it names (else the place named before it in the same paragraph, else the passage's place).
+4. Keep only sentences that honour the filters one by one (a region filter keeps sentences about that
+   region or its sub-places; a year filter drops sentences about other years).
+5. One statement per place, strongest first, every sentence cited; national and provincial levels marked.
 """
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 
 from ingest.split import sentences
 from ingest.structure import parse_heading
-from kb.gazetteer import gazetteer
-from kb.search import KnowledgeBase
+from kb.gazetteer import Place, gazetteer
+from kb.gist import gist
+from kb.search import Filters, KnowledgeBase
 from kb.text import fold, segmenter
 
-# Measured with eval/answer_threshold.py (eval/RESULTS.md): a question is answered when one of the top
-# five passages holds MIN_PASSAGE_COVERAGE of its idf-weighted concepts; a sentence is quoted when it
-# holds MIN_SENTENCE_COVERAGE.
-MIN_PASSAGE_COVERAGE = 0.4
+# Measured with eval/answer_threshold.py on the tuning split (eval/RESULTS.md, "Answers"): a question is
+# answered when one sentence of the top SUPPORT_PASSAGES passages holds MIN_SUPPORT of its concepts, weighed
+# by idf ** SUPPORT_POWER (the question's rarest words lead); a sentence is quoted when it holds
+# MIN_SENTENCE_COVERAGE of them, weighed the same way.
+MIN_SUPPORT = 0.45
+SUPPORT_POWER = 1.5
 MIN_SENTENCE_COVERAGE = 0.25
-MAX_GROUPS = 6
-SENTENCES_PER_GROUP = 2
+SUPPORT_PASSAGES = 5
+DEPTH = 50              # passages read for the statements (the answer shows k of them)
+MAX_STATEMENTS = 15
+SENTENCES_PER_STATEMENT = 2
+NATIONAL = "国家层面"
+LOCAL_LEVELS = ("region", "province", "city", "district")
+LEVEL_MARK = {"national": ("国家层面", "national level"), "region": ("区域", "regional"),
+              "province": ("省级", "provincial"), "city": ("", ""), "district": ("", "")}
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
 
 
-def concepts(kb: KnowledgeBase, plan) -> list[tuple[float, set[str]]]:
-    """The query's concepts, each a set of interchangeable Chinese forms with an idf weight.
+@dataclass
+class Concept:
+    weight: float
+    forms: set[str]
+    source: str      # word (a Chinese word of the question) | glossary | place | cedict | synonym | absent
 
-    An English word and all its translations are one concept (a sentence needs one of them);
-    a Chinese query's words are concepts, with their synonyms; words the corpus lacks weigh
-    fully and never match, so off-topic questions score low."""
-    groups: dict[str, set[str]] = {}
+
+def concepts(kb: KnowledgeBase, plan) -> list[Concept]:
+    """The question's concepts. An English word and all its translations are one concept (a sentence needs
+    one of them); a Chinese question's words are concepts, with their synonyms. Words the corpus lacks
+    weigh fully and never match, so off-topic questions score low."""
+    groups: dict[str, Concept] = {}
+
+    def add(key: str, form: str, source: str) -> None:
+        c = groups.setdefault(key, Concept(0.0, set(), source))
+        c.forms.add(form)
+        if source in ("glossary", "place", "word", "compound"):   # a solid reading beats a dictionary guess
+            c.source = source if c.source in ("cedict", "absent", "synonym") else c.source
+
     if plan.lang == "en":
         for t in plan.terms:
             if t.source == "compound":   # 绩效考核 answers both "performance" and "appraisal"
                 for word in t.en.split():
                     for key in [k for k in groups if word in k.split()] or [word]:
-                        groups.setdefault(key, set()).add(fold(t.zh))
+                        add(key, fold(t.zh), "compound")
             elif t.source not in ("query", "number"):
-                groups.setdefault(t.en or t.zh, set()).add(fold(t.zh))
+                add(t.en or t.zh, fold(t.zh), t.source)
         for word in plan.untranslated:
-            groups.setdefault(word, set()).add(word)
+            add(word, word, "absent")
     else:
         for word in segmenter().words(plan.original):
-            groups.setdefault(word, set()).add(word)
+            add(word, word, "word")
         for t in plan.terms:
             if t.source == "synonym":
-                groups.setdefault(t.en, set()).add(fold(t.zh))
-    max_idf = float(kb.bm25.idf.max()) if len(kb.bm25.idf) else 1.0
-
-    def idf(term: str) -> float:
-        i = kb.bm25.vocab.get(term)
-        if i is not None:
-            return float(kb.bm25.idf[i])
-        parts = [float(kb.bm25.idf[kb.bm25.vocab[w]]) for w in segmenter().words(term) if w in kb.bm25.vocab]
-        return max(parts) if parts else max_idf
-
-    return [(max(idf(f) for f in forms), forms) for forms in groups.values()]
+                add(t.en, fold(t.zh), "synonym")
+    n = len(kb.passages)
+    max_idf = math.log(1 + (n + 0.5) / 0.5)
+    for c in groups.values():   # a concept is as rare as the passages holding any of its forms
+        df = len(frozenset().union(*(kb.docs_with(f) for f in c.forms)))
+        c.weight = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else max_idf
+    return list(groups.values())
 
 
-def sentence_score(sentence: str, groups: list[tuple[float, set[str]]]) -> float:
-    """Share of the query's (idf-weighted) concepts the sentence contains."""
-    total = sum(w for w, _ in groups)
+def coverage(text: str, cs: list[Concept], strict: bool = False, power: float = 1.0) -> float:
+    """Share of the question's (idf-weighted) concepts the text contains. `strict`: the matched concepts
+    must include one that is neither a place nor a dictionary sense, or two dictionary senses: a lone
+    ambiguous sense (capital -> 资金) or a place alone does not make a text about the question."""
+    total = sum(c.weight ** power for c in cs)
     if not total:
         return 0.0
-    text = fold(sentence)
-    return sum(w for w, forms in groups if any(f in text for f in forms)) / total
+    text = fold(text)
+    hit = [c for c in cs if any(f in text for f in c.forms)]
+    if strict:
+        solid = [c for c in hit if c.source in ("word", "glossary", "compound", "synonym")]
+        senses = [c for c in hit if c.source == "cedict"]
+        if not solid and len(senses) < 2:
+            return 0.0
+    return sum(c.weight ** power for c in hit) / total
 
 
-def _group_label(kb: KnowledgeBase, hit: dict, lang: str, sentence: str = "") -> str:
-    named = [p for _, _, p in gazetteer().find(sentence) if p.level in ("city", "district", "province", "region")]
-    regions = [r for r in hit["tags"]["region"] if r["level"] in ("city", "district", "province", "region")]
-    if named and hit["tags"]["kind"] != "case_study":
-        regions = [named[0].as_tag()]
+def support(cs: list[Concept], hits: list[dict], power: float | None = None) -> float:
+    """How well the knowledge base answers the question: the best strict coverage of one sentence of the
+    top passages, concepts weighed by idf ** power (a question about 法国 that only finds 资金 is not
+    answered; words scattered over a passage do not answer it either)."""
+    power = SUPPORT_POWER if power is None else power
+    return max((coverage(s, cs, strict=True, power=power) for h in hits[:SUPPORT_PASSAGES]
+                for line in h["text"].split("\n") for s in sentences(line)), default=0.0)
+
+
+# ---------------------------------------------------------------- attribution
+
+def _most_specific(named: list[Place]) -> Place:
+    gaz = gazetteer()
+    for p in named:
+        if not any(q.name != p.name and gaz.contains(p.name, q.name) for q in named):
+            return p
+    return named[0]
+
+
+def _passage_place(hit: dict) -> Place | None:
+    gaz = gazetteer()
+    for r in hit["tags"]["region"]:
+        if r["level"] in LOCAL_LEVELS and gaz.places.get(r["name"]):
+            return gaz.places[r["name"]]
+    return None
+
+
+def _case_title(hit: dict) -> str | None:
     if hit["tags"]["kind"] == "case_study" and len(hit["section"]) >= 3:
-        title = hit["section"][2].split("：")[-1]
-        label = regions[0]["name"] if regions else title[:12]
-    elif regions:
-        label = regions[0]["name"]
-    elif hit["tags"]["kind"] == "national_directive":
-        label = "国家层面"
-    else:
-        label = hit["section"][-1][:16]
+        return hit["section"][2].split("：")[-1][:24]
+    return None
+
+
+@dataclass
+class Sentence:
+    text: str
+    hit: dict
+    rank: int                 # the passage's rank in the retrieval
+    place: Place | None       # the place it is about; None = national level or unknown
+    named: list[Place]        # every place it names
+    national: bool
+
+
+def attributed_sentences(hits: list[dict]) -> list[Sentence]:
+    """Every sentence of the passages, each with the place it is about."""
+    gaz = gazetteer()
+    out = []
+    for rank, hit in enumerate(hits):
+        default = _passage_place(hit)
+        national_passage = hit["tags"]["kind"] == "national_directive" or (
+            default is None and any(r["level"] == "national" for r in hit["tags"]["region"]))
+        for line in hit["text"].split("\n"):
+            if len(line) < 70 and parse_heading(line):
+                continue
+            carry = None
+            for sent in (s.strip() for s in sentences(line)):
+                if len(sent) < 8:
+                    continue
+                found = [p for _, _, p in gaz.find(sent)]
+                named = [p for p in found if p.level in LOCAL_LEVELS]
+                if named:
+                    carry = _most_specific(named)
+                place = carry or (None if national_passage else default)
+                national = place is None and (national_passage or any(p.level == "national" for p in found))
+                out.append(Sentence(sent, hit, rank, place, named, national))
+    return out
+
+
+def honours(s: Sentence, filters: Filters, region: Place | None) -> bool:
+    """Whether one sentence satisfies the filters by itself (passage-level filters were applied by the
+    search): its place lies in the region; the years it names include the year."""
+    if region is not None and (s.place is None or not gazetteer().contains(region.name, s.place.name)):
+        return False
+    if filters.year is not None:
+        years = {int(y) for y in _YEAR.findall(s.text)}
+        if years and filters.year not in years:
+            return False
+    return True
+
+
+def _label(s: Sentence) -> tuple[str, str]:
+    """(group key, level) of a sentence's statement."""
+    if s.place is not None:
+        return s.place.name, s.place.level
+    if s.national:
+        return NATIONAL, "national"
+    title = _case_title(s.hit)
+    return (title or s.hit["section"][-1][:16]), "other"
+
+
+def label_text(key: str, level: str, lang: str) -> str:
+    place = gazetteer().places.get(key)
+    zh_mark, en_mark = LEVEL_MARK.get(level, ("", ""))
     if lang == "en":
-        place = gazetteer().get(label)
-        label = f"{label} ({place.en})" if place else ("国家层面 (national)" if label == "国家层面" else label)
-    return label
+        if key == NATIONAL:
+            return f"{NATIONAL} (national level)"
+        name = f"{place.en} ({key})" if place and place.en else key
+        return f"{name}, {en_mark}" if en_mark and level != "national" else name
+    return f"{key}（{zh_mark}）" if zh_mark and key != NATIONAL else key
 
 
-def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None) -> dict:
+# ---------------------------------------------------------------- the answer
+
+def refusal_text(lang: str, plan, filters: dict, documents: int) -> str:
+    searched = plan.expanded or plan.original
+    where = f"; filters {filters}" if filters else ""
+    if lang == "en":
+        return (f"Not covered: none of the {documents} documents in the knowledge base answers this question. "
+                f"Searched for: {searched}{where}. Try other words, fewer filters, or the Chinese term.")
+    return (f"知识库（{documents} 份文件）没有涉及这个问题。检索词：{searched}{where}。"
+            "请换个说法、减少筛选条件或使用英文检索。")
+
+
+def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None,
+           min_coverage: float | None = None) -> dict:
     plan = kb.plan(question)
-    result = kb.search(question, k=min(max(k * 3, 20), 100), filters=filters, diverse=True, plan=plan)
-    weights = concepts(kb, plan)
-    best = max((sentence_score(h["text"], weights) for h in result["results"][:5]), default=0.0)
-    if best < MIN_PASSAGE_COVERAGE:
-        result["results"] = []
-    groups: dict[str, list[tuple[float, str, dict]]] = {}
-    order: list[str] = []
-    for hit in result["results"]:
-        body = [line for line in hit["text"].split("\n") if not (len(line) < 70 and parse_heading(line))]
-        candidates = [s.strip() for line in body for s in sentences(line) if len(s.strip()) >= 8]
-        scored = sorted(((sentence_score(s, weights), s) for s in candidates), key=lambda x: -x[0])
-        for score, sent in scored[:SENTENCES_PER_GROUP]:
-            if score >= MIN_SENTENCE_COVERAGE:
-                label = _group_label(kb, hit, plan.lang, sent)
-                if label not in groups:
-                    groups[label] = []
-                    order.append(label)
-                groups[label].append((score, sent, hit))
-    citations, statements = [], []
-    cited: dict[str, int] = {}
-    for label in order[:MAX_GROUPS]:
-        picks = sorted(groups[label], key=lambda x: -x[0])[:SENTENCES_PER_GROUP]
-        parts = []
-        for _, sent, hit in picks:
+    f = Filters.from_dict(filters)
+    region = gazetteer().resolve(f.region) if f.region else None
+    result = kb.search(question, k=max(DEPTH, k), filters=filters, plan=plan)
+    hits = result["results"]
+    cs = concepts(kb, plan)
+    score = support(cs, hits)
+    threshold = MIN_SUPPORT if min_coverage is None else min_coverage
+    base = {"question": question, "lang": plan.lang, "expanded": plan.expanded, "support": round(score, 4),
+            "filters": result["filters"]}
+    if score < threshold:
+        return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id)),
+                "covered": False, "statements": [], "citations": [], "glossary": [], "results": hits[:k]}
+
+    groups: dict[str, list[tuple[float, Sentence]]] = {}
+    levels: dict[str, str] = {}
+    seen_text: set[str] = set()
+    for s in attributed_sentences(hits):
+        if s.text in seen_text or not honours(s, f, region):
+            continue
+        sc = coverage(s.text, cs, power=SUPPORT_POWER)
+        if sc < MIN_SENTENCE_COVERAGE:
+            continue
+        seen_text.add(s.text)
+        key, level = _label(s)
+        groups.setdefault(key, []).append((sc, s))
+        levels[key] = level
+
+    def strength(key: str) -> tuple:
+        best = max(groups[key], key=lambda x: (x[0], -x[1].rank))
+        return (-round(best[0], 3), best[1].rank)
+
+    citations, statements, cited = [], [], {}
+    for key in sorted(groups, key=strength)[:MAX_STATEMENTS]:
+        picks = sorted(groups[key], key=lambda x: (-x[0], x[1].rank))[:SENTENCES_PER_STATEMENT]
+        picks.sort(key=lambda x: (x[1].rank, x[1].hit["text"].find(x[1].text)))   # reading order
+        parts, ens, covs, named = [], [], [], []
+        for _, s in picks:
+            hit = s.hit
             if hit["id"] not in cited:
                 cited[hit["id"]] = len(citations) + 1
-                citations.append({"n": cited[hit["id"]], "passage_id": hit["id"], "doc_id": hit["doc_id"],
-                                  "section": hit["section"], "pages": hit["pages"], "reference": hit["citation"]})
-            parts.append(f"{sent}[{cited[hit['id']]}]")
-        statements.append({"group": label, "text": " ".join(parts),
-                           "passages": list(dict.fromkeys(h["id"] for _, _, h in picks))})
+                citations.append(_citation(kb, hit, cited[hit["id"]]))
+            parts.append(f"{s.text}[{cited[hit['id']]}]")
+            named += [p.name for p in ([s.place] if s.place else []) + s.named]
+            if plan.lang == "en":
+                g = gist(s.text, hit["tags"]["instrument"])
+                ens.append(f"{g.en} [{cited[hit['id']]}]")
+                covs.append(g.coverage)
+        st = {"group": label_text(key, levels[key], plan.lang), "place": key if key in gazetteer().places else None,
+              "level": levels[key], "text": " ".join(parts), "places": list(dict.fromkeys(named)),
+              "score": round(max(sc for sc, _ in picks), 4),
+              "passages": list(dict.fromkeys(s.hit["id"] for _, s in picks))}
+        if plan.lang == "en":
+            place = gazetteer().places.get(key)
+            head = place.en if place and place.en else ("National level" if key == NATIONAL else "")
+            st["en"] = (f"{head}: " if head else "") + " ".join(ens)
+            st["en_coverage"] = round(sum(covs) / len(covs), 4)
+        statements.append(st)
     if not statements:
-        text = ("No passage in the knowledge base answers this; try other words, fewer filters, or the Chinese term."
-                if plan.lang == "en" else "知识库中没有找到能回答这个问题的内容；请换个说法、减少筛选条件或使用英文检索。")
-        return {"question": question, "lang": plan.lang, "expanded": plan.expanded, "answer": text,
-                "statements": [], "citations": [], "glossary": [], "results": result["results"][:k]}
+        return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id)),
+                "covered": False, "statements": [], "citations": [], "glossary": [], "results": hits[:k]}
     glossary = []
     if plan.lang == "en":
         seen = set()
@@ -135,7 +287,15 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     lines = [f"{s['group']}：{s['text']}" for s in statements]
     if glossary:
         lines.append("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in glossary))
-    used = {pid for s in statements for pid in s["passages"]}
-    return {"question": question, "lang": plan.lang, "expanded": plan.expanded, "answer": "\n".join(lines),
-            "statements": statements, "citations": citations, "glossary": glossary,
-            "results": [h for h in result["results"] if h["id"] in used][:k] or result["results"][:k]}
+    used = [c["passage_id"] for c in citations]
+    by_id = {h["id"]: h for h in hits}
+    return {**base, "answer": "\n".join(lines), "covered": True, "statements": statements, "citations": citations,
+            "glossary": glossary, "results": [by_id[i] for i in used][:k]}
+
+
+def _citation(kb: KnowledgeBase, hit: dict, n: int) -> dict:
+    """A numbered citation; its GB/T 7714 reference comes from the search hit ([R] report, [Z] other; 约 for
+    estimated pages)."""
+    return {"n": n, "passage_id": hit["id"], "doc_id": hit["doc_id"], "doc_title": hit["doc_title"],
+            "section": hit["section"], "pages": hit["pages"], "pages_estimated": bool(hit.get("pages_estimated")),
+            "reference": hit["citation"]}

@@ -1,8 +1,19 @@
-"""`kb ingest`: process changed files, store them and rebuild the indexes in a new generation."""
+"""`kb ingest`: process changed files, store them and rebuild the indexes in a new generation.
+
+Document identity: a document is its file. A file seen before (same absolute path) keeps its id; a file
+whose content is already in the knowledge base under a path that no longer exists was moved or renamed
+and keeps that document's id; anything else is a new document with an id from its path under the folder
+given to `kb ingest` plus a short hash of the absolute path, so two files can never share one. A folder
+given to `kb ingest` is synchronised: documents ingested from under it whose files are gone are removed.
+
+When the pipeline changes (its code, lexicons or the passage size band: `pipeline_key`), every document
+in the knowledge base is processed again, from its stored pages (`raw_documents`), not only the paths
+named on the command line.
+"""
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -10,12 +21,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ingest.load import doc_id_for, file_sha256, find_sources
-from ingest.pipeline import process
+from ingest.load import RawDocument, Source, find_sources, load
+from ingest.pipeline import Processed, process_raw
 from kb import store, vectors
+from kb.checksum import file_sha256
 from kb.embed import EmbeddingCache, make_embedder
-from kb.errors import DocumentError, KBError
+from kb.errors import DamagedKnowledgeBase, DocumentError, KBError
 from kb.settings import Settings
+from kb.vocab import embedding_text
+
+ROOT = Path(__file__).resolve().parent.parent
+# Everything passages depend on: the ingest package and its data, and the language resources it uses.
+# (tests/test_growth.py checks that every project module `ingest.pipeline` imports is listed.)
+PIPELINE_FILES = ["ingest/**/*.py", "ingest/data/*", "kb/__init__.py", "kb/text.py", "kb/gazetteer.py",
+                  "kb/vocab.py", "kb/checksum.py", "kb/errors.py", "kb/data/gazetteer.tsv", "kb/data/terms.txt",
+                  "kb/data/stopwords.txt"]
 
 
 @dataclass
@@ -24,6 +44,8 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)      # same content, new path: kept, path updated
+    skipped: list[str] = field(default_factory=list)    # files not ingested, with the reason (duplicates)
     errors: list[str] = field(default_factory=list)
     passages: int = 0
     generation: str | None = None
@@ -31,27 +53,18 @@ class IngestReport:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
+        return bool(self.added or self.updated or self.removed or self.moved)
 
 
 def pipeline_key(settings: Settings) -> str:
-    """Fingerprint of everything that shapes passages: ingest code, lexicons, gazetteer, size band.
-    A knowledge base built with another fingerprint is re-processed on the next ingest."""
-    root = Path(__file__).resolve().parent.parent
+    """Fingerprint of everything that shapes passages. A knowledge base built with another fingerprint
+    is re-processed, every document of it, on the next ingest."""
     h = hashlib.sha1()
-    files = sorted((root / "ingest").glob("*.py")) + sorted((root / "ingest" / "data").glob("*")) + \
-        [root / "kb" / "data" / "gazetteer.tsv", root / "kb" / "text.py"]
+    files = sorted({f for pattern in PIPELINE_FILES for f in ROOT.glob(pattern) if f.is_file()})
     for f in files:
-        if f.is_file():
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return f"{h.hexdigest()[:12]}:{settings.min_chars}:{settings.max_chars}"
-
-
-def embedding_text(passage: dict) -> str:
-    """What the embedder sees: the two deepest headings, then the passage."""
-    titles = [t for t in passage["section"][-2:] if t]
-    return (" > ".join(titles) + "\n" + passage["text"]) if titles else passage["text"]
+        h.update(f.relative_to(ROOT).as_posix().encode())
+        h.update(f.read_bytes())
+    return f"{h.hexdigest()[:12]}:{settings.min_chars}:{settings.max_chars}:s{store.SCHEMA_VERSION}"
 
 
 def embedder_specs(settings: Settings) -> list[str]:
@@ -61,52 +74,138 @@ def embedder_specs(settings: Settings) -> list[str]:
     return specs
 
 
+@dataclass
+class _Known:
+    """A document already in the knowledge base."""
+    doc_id: str
+    path: str
+    sha256: str
+    raw: str | None
+
+
+def _known_documents(live: Path | None) -> tuple[dict[str, _Known], dict]:
+    if live is None:
+        return {}, {}
+    manifest = store.read_manifest(live)
+    db = store.open_db(live / store.DB_NAME, readonly=True)
+    try:
+        raws = {}
+        if "raw_documents" in db.table_names():
+            raws = {r["doc_id"]: r["raw"] for r in db.query("SELECT doc_id, raw FROM raw_documents")}
+        known = {r["doc_id"]: _Known(r["doc_id"], os.path.abspath(r["path"]), r["sha256"], raws.get(r["doc_id"]))
+                 for r in db.query("SELECT doc_id, path, sha256 FROM documents")}
+    finally:
+        db.conn.close()
+    return known, manifest
+
+
+def _under(path: str, folder: Path) -> bool:
+    try:
+        Path(path).relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
 def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str] | None = None,
            show_progress: bool = True) -> IngestReport:
     started = time.time()
     report = IngestReport()
     data_dir = settings.data_dir
     with store.ingest_lock(data_dir):
+        store.collect_garbage(data_dir, settings.keep_generations)   # leftovers of a failed ingest
         live = store.current_generation(data_dir)
-        existing: dict[str, str] = {}
-        manifest = {}
         if live is not None:
-            db = store.open_db(live / store.DB_NAME, readonly=True)
-            existing = {r["doc_id"]: r["sha256"] for r in db.query("SELECT doc_id, sha256 FROM documents")}
-            path_of = {r["doc_id"]: r["path"] for r in db.query("SELECT doc_id, path FROM documents")}
-            db.conn.close()
-            manifest = json.loads((live / store.MANIFEST).read_text(encoding="utf-8"))
-        else:
-            path_of = {}
-
-        stale = bool(manifest) and manifest.get("pipeline") != pipeline_key(settings)
-        processed = []
-        sources = find_sources(paths or [settings.corpus_dir]) if paths is not None or not remove else []
-        bar = tqdm(sources, desc="reading", unit="file", disable=not show_progress, file=sys.stderr)
-        for path in bar:
             try:
-                doc_id = doc_id_for(path)
-                sha = file_sha256(path)
-                if existing.get(doc_id) == sha and not stale:
-                    report.unchanged.append(doc_id)
+                store.verify_generation(live)
+            except DamagedKnowledgeBase as exc:   # rebuild from the sources given, never copy a damaged base
+                print(f"warning: {exc}; building a fresh generation from the sources given", file=sys.stderr)
+                live = None
+        known, manifest = _known_documents(live)
+        stale = bool(manifest) and manifest.get("pipeline") != pipeline_key(settings)
+        rebuild = bool(manifest) and manifest.get("schema") != store.SCHEMA_VERSION
+
+        named = [Path(p) for p in (paths or [settings.corpus_dir])] if paths is not None or not remove else []
+        sources, errors = find_sources(named)
+        report.errors += errors
+        by_path = {k.path: k for k in known.values()}
+        by_sha: dict[str, list[_Known]] = {}
+        for k in known.values():
+            by_sha.setdefault(k.sha256, []).append(k)
+
+        processed: list[Processed] = []
+        seen: set[str] = set()          # documents this run saw on disk
+        moves: dict[str, Source] = {}
+        new_content: dict[str, Path] = {}   # content hash -> the file that brought it in this run
+        bar = tqdm(sources, desc="reading", unit="file", disable=not show_progress, file=sys.stderr)
+        for src in bar:
+            try:
+                sha = file_sha256(src.path)
+                old = by_path.get(str(src.path))
+                if old is None:   # moved or renamed: same content, its old file gone
+                    old = next((k for k in by_sha.get(sha, []) if k.doc_id not in seen
+                                and not os.path.exists(k.path)), None)
+                    if old is not None:
+                        moves[old.doc_id] = src
+                if old is None and sha in by_sha:   # the same content under another path that still exists
+                    twin = by_sha[sha][0]
+                    report.skipped.append(f"{src.path}: same content as {twin.path} (document {twin.doc_id})")
                     continue
-                result = process(path, settings.min_chars, settings.max_chars)
-                processed.append(result)
-                (report.updated if result.document["doc_id"] in existing else report.added).append(
-                    result.document["doc_id"])
+                if old is None and sha in new_content:
+                    report.skipped.append(f"{src.path}: same content as {new_content[sha]}")
+                    continue
+                if old is not None and old.doc_id in seen:
+                    continue
+                if old is not None and old.sha256 == sha and not stale and not rebuild:
+                    seen.add(old.doc_id)
+                    (report.moved if old.doc_id in moves else report.unchanged).append(old.doc_id)
+                    continue
+                raw = load(src)
+                if old is not None:
+                    raw.doc_id = old.doc_id
+                else:
+                    new_content[sha] = src.path
+                processed.append(_process(raw, settings))
+                seen.add(raw.doc_id)
+                (report.updated if old is not None else report.added).append(raw.doc_id)
+                moves.pop(raw.doc_id, None)
             except DocumentError as exc:
-                report.errors.append(str(exc))
+                report.errors.append(exc.one_line())
             except (OSError, UnicodeError, ValueError) as exc:
-                report.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+                report.errors.append(f"{src.path}: {type(exc).__name__}: {exc}")
+
+        # folders given are synchronised: their documents whose files are gone are removed
+        folders = [Path(os.path.abspath(p)) for p in named if p.is_dir()]
+        for k in known.values():
+            if k.doc_id not in seen and any(_under(k.path, f) for f in folders) and not os.path.exists(k.path):
+                report.removed.append(k.doc_id)
         for target in remove or []:
-            doc_id = target if target in existing else doc_id_for(Path(target))
-            if doc_id not in existing:
-                matches = [d for d, p in path_of.items() if Path(p).resolve() == Path(target).resolve()]
-                doc_id = matches[0] if matches else None
-            if doc_id is None or doc_id not in existing:
-                report.errors.append(f"{target}: not in the knowledge base, nothing to remove")
-            else:
+            doc_id = _resolve(target, known)
+            if doc_id is None:
+                report.errors.append(f"{target}: not in the knowledge base (give a doc id or a path), nothing removed")
+            elif doc_id not in report.removed:
                 report.removed.append(doc_id)
+                seen.discard(doc_id)
+                processed = [p for p in processed if p.document["doc_id"] != doc_id]
+                for bucket in (report.added, report.updated, report.unchanged, report.moved):
+                    if doc_id in bucket:
+                        bucket.remove(doc_id)
+
+        # a pipeline change: every other document is processed again from its stored pages
+        if stale or rebuild:
+            for k in known.values():
+                if k.doc_id in seen or k.doc_id in report.removed:
+                    continue
+                try:
+                    raw = RawDocument.from_json(k.raw) if k.raw else load(Source.of(Path(k.path)))
+                    if not k.raw and raw.sha256 != k.sha256:
+                        raise DocumentError(k.path, "changed on disk since it was ingested; ingest it again by path")
+                    raw.doc_id = k.doc_id
+                    processed.append(_process(raw, settings))
+                    report.updated.append(k.doc_id)
+                except (DocumentError, OSError, UnicodeError, ValueError) as exc:
+                    raise KBError(f"cannot re-process {k.doc_id} for the new pipeline ({exc}); the knowledge base "
+                                  f"is unchanged: restore the file or remove the document with --remove") from None
 
         needs_index = live is not None and not report.changed and not _indexes_match(settings, manifest)
         if not report.changed and not needs_index:
@@ -114,52 +213,78 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
             report.seconds = time.time() - started
             report.passages = manifest.get("passages", 0) if manifest else 0
             return report
+        _write_generation(settings, live, processed, report, moves, fresh=rebuild, show_progress=show_progress)
+        report.seconds = time.time() - started
+        return report
 
-        gen = store.new_generation(data_dir)
-        db_path = gen / store.DB_NAME
-        if live is not None:
-            store.copy_database(live / store.DB_NAME, db_path)
-        db = store.open_db(db_path)
-        for doc_id in report.updated + report.removed:
-            store.delete_document(db, doc_id)
-        for result in processed:
-            with db.conn:
-                db["documents"].insert(store.encode_row({**result.document, "ingested_at": time.time()}),
+
+def _process(raw: RawDocument, settings: Settings) -> Processed:
+    result = process_raw(raw, settings.min_chars, settings.max_chars, settings.max_file_chars,
+                         settings.max_passages_per_doc)
+    result.raw = raw
+    return result
+
+
+def _resolve(target: str, known: dict[str, _Known]) -> str | None:
+    """A document named by id or by path (as given, or as stored)."""
+    if target in known:
+        return target
+    path = os.path.abspath(target)
+    return next((k.doc_id for k in known.values() if k.path == path), None)
+
+
+def _write_generation(settings: Settings, live: Path | None, processed: list[Processed], report: IngestReport,
+                      moves: dict[str, Source], fresh: bool, show_progress: bool) -> None:
+    data_dir = settings.data_dir
+    gen = store.new_generation(data_dir)
+    db_path = gen / store.DB_NAME
+    if live is not None and not fresh:
+        store.copy_database(live / store.DB_NAME, db_path)
+    db = store.open_db(db_path)
+    for doc_id in report.updated + report.removed:
+        store.delete_document(db, doc_id)
+    with db.conn:
+        for doc_id, src in moves.items():
+            db.execute("UPDATE documents SET path = ?, source = ? WHERE doc_id = ?", [str(src.path), src.rel, doc_id])
+    for result in processed:
+        with db.conn:
+            db["documents"].insert(store.encode_row({**result.document, "ingested_at": time.time()}), replace=True)
+            db["raw_documents"].insert({"doc_id": result.document["doc_id"], "raw": result.raw.to_json()},
                                        replace=True)
-                db["passages"].insert_all(store.encode_row(p) for p in result.passages)
-                db["policies"].insert_all((store.encode_row(p) for p in result.policies), replace=True)
-                db["indicators"].insert_all(store.encode_row(r) for r in result.indicators)
-        passages = [store.decode_row(r) for r in db.query("SELECT id, section, text FROM passages ORDER BY doc_id, seq")]
-        n_docs = db["documents"].count
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.conn.close()
+            db["passages"].insert_all(store.encode_row(p) for p in result.passages)
+            db["policies"].insert_all((store.encode_row(p) for p in result.policies), replace=True)
+            db["indicators"].insert_all(store.encode_row(r) for r in result.indicators)
+    passages = [store.decode_row(r) for r in db.query("SELECT id, section, text FROM passages ORDER BY doc_id, seq")]
+    n_docs = db["documents"].count
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
 
-        cache = EmbeddingCache(settings.embedding_cache_dir / "embeddings.sqlite")
-        embedders = {}
-        texts = [embedding_text(p) for p in passages]
+    cache = EmbeddingCache(settings.embedding_cache_dir / "embeddings.sqlite")
+    embedders = {}
+    texts = [embedding_text(p) for p in passages]
+    try:
         for spec in embedder_specs(settings):
             embedder = make_embedder(spec)
             with tqdm(total=len(texts), desc=f"embedding ({spec})", unit="passage",
                       disable=not show_progress, file=sys.stderr) as pbar:
                 matrix = cache.embed(embedder, texts, progress=pbar.update)
-            index = vectors.build_index(matrix, settings.index_type) if len(texts) else vectors.build_index(
-                matrix.reshape(0, embedder.dim), "flat")
+            index = vectors.build_index(matrix if len(texts) else matrix.reshape(0, embedder.dim),
+                                        settings.index_type if len(texts) else "flat")
             vectors.save(gen, embedder.key, index, {"index_type": settings.index_type, "spec": spec})
             embedders[spec] = embedder.key
+    finally:
         cache.conn.close()
 
-        store.publish(data_dir, gen, {
-            "documents": n_docs, "passages": len(passages), "embedders": embedders,
-            "pipeline": pipeline_key(settings),
-            "settings": {"min_chars": settings.min_chars, "max_chars": settings.max_chars,
-                         "index_type": settings.index_type},
-            "passage_ids_sha1": EmbeddingCache.text_hash("\n".join(p["id"] for p in passages)),
-        })
-        store.collect_garbage(data_dir, settings.keep_generations)
-        report.generation = gen.name
-        report.passages = len(passages)
-        report.seconds = time.time() - started
-        return report
+    store.publish(data_dir, gen, {
+        "documents": n_docs, "passages": len(passages), "embedders": embedders,
+        "pipeline": pipeline_key(settings), "schema": store.SCHEMA_VERSION,
+        "settings": {"min_chars": settings.min_chars, "max_chars": settings.max_chars,
+                     "index_type": settings.index_type},
+        "passage_ids_sha1": EmbeddingCache.text_hash("\n".join(p["id"] for p in passages)),
+    })
+    store.collect_garbage(data_dir, settings.keep_generations)
+    report.generation = gen.name
+    report.passages = len(passages)
 
 
 def _indexes_match(settings: Settings, manifest: dict) -> bool:

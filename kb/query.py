@@ -174,7 +174,9 @@ class Translator:
         headwords = _cedict_headwords()
         return [] if word in headwords or _singular(word) in headwords else _lemmas(word)
 
-    def translate_en(self, query: str) -> tuple[list[Term], list[Place]]:
+    def translate_en(self, query: str) -> tuple[list[Term], list[Place], list[str]]:
+        """(terms, places, English content words nothing translated). Keeps no state: one Translator
+        serves every request thread."""
         words = [w for w in _en_norm(query).split() if w]
         keys = [_singular(w) for w in words]
         terms: list[Term] = []
@@ -220,8 +222,7 @@ class Translator:
         compounds = self._compounds(words, keys, phrase_of, {t.zh for t in terms})
         joined = {w for t in compounds for w in t.en.split()}
         terms += compounds
-        self.last_untranslated = [w for w in untranslated if w not in joined]
-        return terms, places
+        return terms, places, [w for w in untranslated if w not in joined]
 
     def _cedict_senses(self, key: str, senses: int = CEDICT_SENSES) -> list[str]:
         return list(dict.fromkeys(zh for rank, zh in self.cedict().get(key, []) if rank < senses))
@@ -281,8 +282,7 @@ class Translator:
         plan = QueryPlan(original=query, lang=lang)
         if lang == "en":
             if translate:
-                plan.terms, plan.places = self.translate_en(query)
-                plan.untranslated = list(self.last_untranslated)
+                plan.terms, plan.places, plan.untranslated = self.translate_en(query)
                 plan.translated = True
             plan.terms.insert(0, Term(query, 1.0, "query"))
         else:

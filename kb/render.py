@@ -25,6 +25,14 @@ def query_terms(result: dict) -> list[str]:
     return [w for w in segmenter().words(text) if re.search(r"[\u4e00-\u9fff]", w)]
 
 
+def pages_label(hit: dict) -> str:
+    pages = hit.get("pages")
+    if not pages:
+        return ""
+    about = "约 " if hit.get("pages_estimated") else ""
+    return f"{about}pp. {pages[0]}-{pages[1]}" if pages[0] != pages[1] else f"{about}p. {pages[0]}"
+
+
 def print_results(result: dict) -> None:
     if result.get("expanded"):
         click.echo(click.style("searched as: ", dim=True) + result["expanded"])
@@ -33,8 +41,7 @@ def print_results(result: dict) -> None:
         return
     terms = query_terms(result)
     for i, hit in enumerate(result["results"], 1):
-        pages = hit["pages"]
-        where = f"pp. {pages[0]}-{pages[1]}" if pages and pages[0] != pages[1] else (f"p. {pages[0]}" if pages else "")
+        where = pages_label(hit)
         regions = ", ".join(r["name"] for r in hit["tags"]["region"][:4])
         click.echo(click.style(f"[{i}] ", bold=True) + " > ".join(hit["section"][-2:]) +
                    click.style(f"  {where}  {hit['tags']['kind']}  {regions}  ({hit['score']:.4f})", dim=True))
@@ -43,9 +50,32 @@ def print_results(result: dict) -> None:
 
 
 def print_answer(result: dict) -> None:
-    click.echo(result["answer"])
-    if result["citations"]:
-        click.echo("")
-        for c in result["citations"]:
-            click.echo(click.style(f"[{c['n']}] ", bold=True) + f"{' > '.join(c['section'][-2:])} — {c['reference']}"
-                       + click.style(f"  ({c['passage_id']})", dim=True))
+    if not result["statements"]:
+        click.echo(result["answer"])
+        return
+    for s in result["statements"]:
+        click.echo(click.style(f"{s['group']}：", bold=True) + s["text"])
+        if s.get("en"):
+            click.echo(click.style(f"    EN ({s.get('en_coverage', 0):.0%} rendered): ", dim=True) + s["en"])
+    if result.get("glossary"):
+        click.echo("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in result["glossary"]))
+    click.echo("")
+    for c in result["citations"]:
+        click.echo(click.style(f"[{c['n']}] ", bold=True) + f"{' > '.join(c['section'][-2:])} — {c['reference']}"
+                   + click.style(f"  ({c['passage_id']})", dim=True))
+
+
+def print_timeline(result: dict) -> None:
+    if result.get("expanded"):
+        click.echo(click.style("searched as: ", dim=True) + result["expanded"])
+    if not result["matching"]:
+        click.echo("No document mentions this. Try fewer words, another language, or remove filters.")
+    terms = query_terms(result)
+    for year in result["years"]:
+        best = year["best"]
+        click.echo(click.style(f"{year['doc_year']}  ", bold=True) + f"{year['count']:>3} passage(s)"
+                   + (click.style("  " + "; ".join(d["title"] for d in year["documents"]), dim=True)
+                      if year["documents"] else ""))
+        if best:
+            click.echo("      " + snippet(best["text"], terms, width=120))
+            click.echo(click.style(f"      {best['citation']}  ({best['id']})", dim=True))

@@ -5,7 +5,6 @@ then `search`, `passage`, `documents`, `facets`, `policies`, `indicators`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -15,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.tag import DOMAINS, INSTRUMENTS, KINDS
 from kb import store, vectors
-from kb.build import embedding_text
 from kb.embed import make_embedder
 from kb.errors import BadInput, IndexMismatch, NotFound, UnknownFilterValue
 from kb.fusion import diversify, rrf
@@ -25,12 +22,28 @@ from kb.gazetteer import gazetteer
 from kb.keyword import BM25Index, top_k
 from kb.query import QueryPlan, Translator, validate
 from kb.settings import Settings
-from kb.text import segmenter
+from kb.text import fold, segmenter
+from kb.vocab import DOC_TYPES, DOMAINS, INSTRUMENTS, KINDS, REFERENCE_CODES, embedding_text
 
 log = logging.getLogger("kb.search")
 MODES = ("hybrid", "bm25", "dense")
-FILTER_KEYS = ("kind", "domain", "region", "year", "instrument")
-VOCABULARY = {"kind": KINDS, "domain": DOMAINS, "instrument": INSTRUMENTS}
+FILTER_KEYS = ("kind", "domain", "region", "year", "instrument", "doc_year", "doc_type")
+VOCABULARY = {"kind": KINDS, "domain": DOMAINS, "instrument": INSTRUMENTS, "doc_type": DOC_TYPES}
+YEAR_RANGE = (1900, 2100)
+
+
+def _year(key: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise UnknownFilterValue(f"{key} must be a year, not {value!r}")
+    try:
+        year = int(value)
+    except (TypeError, ValueError):
+        raise UnknownFilterValue(f"{key} must be a number, not {str(value)[:40]!r}") from None
+    if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
+        raise UnknownFilterValue(f"{key} must be a year between {YEAR_RANGE[0]} and {YEAR_RANGE[1]}")
+    return year
 
 
 @dataclass
@@ -38,8 +51,10 @@ class Filters:
     kind: str | None = None
     domain: str | None = None
     region: str | None = None
-    year: int | None = None
+    year: int | None = None          # a year the passage speaks of
     instrument: str | None = None
+    doc_year: int | None = None      # the year of the document the passage comes from
+    doc_type: str | None = None      # the kind of document: report, work_report, policy_notice...
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Filters":
@@ -47,31 +62,31 @@ class Filters:
         unknown = set(d) - set(FILTER_KEYS)
         if unknown:
             raise UnknownFilterValue(f"unknown filter {sorted(unknown)[0]!r}: use {', '.join(FILTER_KEYS)}")
-        year = d.get("year")
-        if year is not None:
-            try:
-                year = int(year)
-            except (TypeError, ValueError):
-                raise UnknownFilterValue(f"year must be a number, not {year!r}") from None
-        return cls(kind=d.get("kind"), domain=d.get("domain"), region=d.get("region"), year=year,
-                   instrument=d.get("instrument"))
+        return cls(kind=d.get("kind"), domain=d.get("domain"), region=d.get("region"),
+                   year=_year("year", d.get("year")), instrument=d.get("instrument"),
+                   doc_year=_year("doc_year", d.get("doc_year")), doc_type=d.get("doc_type"))
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in FILTER_KEYS if getattr(self, k) is not None}
 
 
-def format_citation(doc: dict, pages: list[int] | None) -> str:
-    """GB/T 7714 reference: Author. Title[R]. Place: Publisher, Year: pages."""
+def format_citation(doc: dict, pages: list[int] | None, estimated: bool = False) -> str:
+    """GB/T 7714 reference: Author. Title[R]. Place: Publisher, Year: pages. Pages estimated from a
+    table of contents are marked "约" (about)."""
     author = doc.get("author") or doc.get("publisher") or ""
     head = f"{author}. " if author else ""
-    ref = f"{head}{doc['title']}[{doc.get('doc_type') or 'R'}]. "
+    ref = f"{head}{doc['title']}[{REFERENCE_CODES.get(doc.get('doc_type') or '', 'Z')}]. "
     pub = ""
     if doc.get("publisher"):
         pub = f"{doc['place']}: {doc['publisher']}" if doc.get("place") else doc["publisher"]
-    if doc.get("year"):
-        pub = f"{pub}, {doc['year']}" if pub else str(doc["year"])
+    year = doc.get("year") or doc.get("doc_year")
+    if year:
+        pub = f"{pub}, {year}" if pub else str(year)
+    if doc.get("date") and not doc.get("publisher") and doc.get("doc_type") != "report":
+        pub = f"{pub}({doc['date']})" if pub else doc["date"]
     if pages:
         span = str(pages[0]) if pages[0] == pages[1] else f"{pages[0]}-{pages[1]}"
+        span = f"约{span}" if estimated else span
         pub = f"{pub}: {span}" if pub else span
     return ref + (pub + "." if pub else "").strip()
 
@@ -80,7 +95,14 @@ class KnowledgeBase:
     def __init__(self, settings: Settings, generation: Path):
         self.settings = settings
         self.generation = generation
-        self.manifest = json.loads((generation / store.MANIFEST).read_text(encoding="utf-8"))
+        store.verify_generation(generation)   # a damaged or replaced file is refused here, never served
+        self.manifest = store.read_manifest(generation)
+        built = self.manifest.get("embedders", {})
+        for spec in filter(None, (settings.embedder, settings.xling_embedder)):
+            if spec not in built:
+                raise IndexMismatch(
+                    f"the knowledge base was built with the embedder {', '.join(built) or '(none)'}, not {spec!r}: "
+                    f"re-run `kb ingest` to embed it with {spec!r}, or set KB_EMBEDDER back")
         db = store.open_db(generation / store.DB_NAME, readonly=True)
         self.documents_by_id = {r["doc_id"]: store.decode_row(r) for r in db.query("SELECT * FROM documents")}
         self.passages = [store.decode_row(r) for r in db.query("SELECT * FROM passages ORDER BY doc_id, seq")]
@@ -91,7 +113,7 @@ class KnowledgeBase:
         seg = segmenter()
         self.bm25 = BM25Index([seg.tokens(embedding_text(p)) for p in self.passages])
         self.indexes = {spec: vectors.load(generation, key, len(self.passages))
-                        for spec, key in self.manifest.get("embedders", {}).items()}
+                        for spec, key in built.items() if spec in (settings.embedder, settings.xling_embedder)}
         self._docs_with_cache: dict[str, frozenset[int]] = {}
         self.translator = Translator(vocabulary=set(self.bm25.vocab), docs_with=self.docs_with,
                                      passages=len(self.passages))
@@ -161,6 +183,10 @@ class KnowledgeBase:
                 continue
             if filters.year is not None and filters.year not in p["year"]:
                 continue
+            if filters.doc_year is not None and p["doc_year"] != filters.doc_year:
+                continue
+            if filters.doc_type and p["doc_type"] != filters.doc_type:
+                continue
             if region is not None and not any(gaz.contains(region.name, r) for r in p["region_scope"]):
                 continue
             rows.append(i)
@@ -218,6 +244,58 @@ class KnowledgeBase:
         return {"query": query, "expanded": plan.expanded, "lang": plan.lang, "mode": mode,
                 "filters": filters.as_dict(), "results": hits}
 
+    # ------------------------------------------------------------ timeline
+    def matching_rows(self, plan: QueryPlan, allowed: np.ndarray | None) -> set[int]:
+        """Passages that hold the query's concepts: a concept is one query word (with its synonyms) or one
+        English word or phrase (with its translations); a passage matches when it holds all of one or two
+        concepts, and all but a third of more."""
+        seg = segmenter()
+        concepts: dict[str, set[str]] = {}
+        for term in plan.terms:
+            if term.source == "query":
+                if plan.lang == "en" and plan.translated:
+                    continue
+                for tok in seg.words(term.zh):
+                    concepts.setdefault(tok, set()).add(tok)
+            else:
+                concepts.setdefault(fold(term.en) if term.en else term.zh, set()).add(term.zh)
+        if not concepts:
+            return set()
+        holding = [set().union(*(self.docs_with(zh) for zh in forms)) for forms in concepts.values()]
+        need = len(holding) - len(holding) // 3
+        counts = Counter(row for rows in holding for row in rows)
+        rows = {row for row, n in counts.items() if n >= need}
+        return rows if allowed is None else rows & set(allowed.tolist())
+
+    def timeline(self, query: str, filters: dict | Filters | None = None, translate: bool = True) -> dict:
+        """Per document year: how many passages match the query and the best of them, with its citation
+        ("how has the wording on 垃圾分类 changed since 2019")."""
+        filters = filters if isinstance(filters, Filters) else Filters.from_dict(filters)
+        plan = self.plan(query, translate)
+        allowed = self.allowed_rows(filters)
+        matching = self.matching_rows(plan, allowed)
+        lists = self.rankings(plan, "hybrid", allowed)
+        fused = rrf([ranked for ranked, _ in lists], k=self.settings.rrf_k, weights=[w for _, w in lists])
+        rank_of = {row: i for i, (row, _) in enumerate(fused)}
+        scores = self.bm25.scores(self._bm25_query(plan))
+        rows_in = range(len(self.passages)) if allowed is None else allowed.tolist()
+        years = sorted({self.passages[i]["doc_year"] for i in rows_in if self.passages[i]["doc_year"] is not None})
+        by_year: dict[int, list[int]] = {y: [] for y in years}
+        for row in matching:
+            y = self.passages[row]["doc_year"]
+            if y in by_year:
+                by_year[y].append(row)
+        out = []
+        for y in years:
+            rows = by_year[y]
+            best = min(rows, key=lambda r: (rank_of.get(r, len(rank_of)), -scores[r])) if rows else None
+            docs = sorted({self.passages[r]["doc_id"] for r in rows})
+            out.append({"doc_year": y, "count": len(rows),
+                        "documents": [{"doc_id": d, "title": self.documents_by_id[d]["title"]} for d in docs],
+                        "best": self.hit(best, 0.0) if best is not None else None})
+        return {"query": query, "expanded": plan.expanded, "lang": plan.lang, "filters": filters.as_dict(),
+                "matching": sum(len(r) for r in by_year.values()), "years": out}
+
     def _boost_places(self, fused: list[tuple[int, float]], plan: QueryPlan) -> list[tuple[int, float]]:
         gaz = gazetteer()
         bonus = self.settings.place_boost / (self.settings.rrf_k + 1)
@@ -244,9 +322,10 @@ class KnowledgeBase:
         return {
             "id": p["id"], "text": p["text"], "score": round(float(score), 6), "doc_id": p["doc_id"],
             "doc_title": doc["title"], "section": p["section"], "pages": p["pages"],
+            "pages_estimated": bool(p["pages"]) and bool(p["pages_estimated"]),
             "tags": {"kind": p["kind"], "domain": p["domain"], "region": p["region"], "year": p["year"],
-                     "instrument": p["instrument"]},
-            "citation": format_citation(doc, p["pages"]),
+                     "instrument": p["instrument"], "doc_year": p["doc_year"], "doc_type": p["doc_type"]},
+            "citation": format_citation(doc, p["pages"], bool(p["pages_estimated"])),
         }
 
     # ------------------------------------------------------------ browsing
@@ -262,9 +341,10 @@ class KnowledgeBase:
         return [self._doc_summary(d) for d in self.documents_by_id.values()]
 
     def _doc_summary(self, d: dict) -> dict:
-        return {"doc_id": d["doc_id"], "title": d["title"], "author": d.get("author"),
-                "publisher": d.get("publisher"), "year": d.get("year"), "format": d["fmt"],
-                "passages": d["n_passages"], "pages_estimated": bool(d["pages_estimated"]),
+        return {"doc_id": d["doc_id"], "title": d["title"], "year": d.get("doc_year"), "doc_type": d["doc_type"],
+                "passages": d["n_passages"], "source": d.get("source"), "author": d.get("author"),
+                "publisher": d.get("publisher"), "published": d.get("year"), "number": d.get("number"),
+                "date": d.get("date"), "format": d["fmt"], "pages_estimated": bool(d["pages_estimated"]),
                 "citation": format_citation(d, None)}
 
     def document(self, doc_id: str) -> dict:
@@ -295,6 +375,9 @@ class KnowledgeBase:
             counts["domain"].update(p["domain"])
             counts["instrument"].update(p["instrument"])
             counts["year"].update(str(y) for y in p["year"])
+            counts["doc_type"][p["doc_type"]] += 1
+            if p["doc_year"]:
+                counts["doc_year"][str(p["doc_year"])] += 1
             counts["region"].update(p["region_scope"])
             provinces.update({r["province"] or r["name"] for r in p["region"]} - {None})
         gaz = gazetteer()
@@ -306,6 +389,7 @@ class KnowledgeBase:
                                 "en": place.en})
         return {"total": len(rows), "kind": dict(counts["kind"]), "domain": dict(counts["domain"]),
                 "instrument": dict(counts["instrument"]), "year": dict(sorted(counts["year"].items())),
+                "doc_year": dict(sorted(counts["doc_year"].items())), "doc_type": dict(counts["doc_type"]),
                 "region": regions}
 
     def policies(self, q: str | None = None, region: str | None = None, year: int | None = None) -> list[dict]:

@@ -44,6 +44,11 @@ class Settings:
     # Passage size band, in characters.
     min_chars: int = 150
     max_chars: int = 600
+    # Bounded work per file: a document longer than this many characters, or splitting into more
+    # passages than this, is refused with a per-file error (2M characters is a ~1,000-page book,
+    # 5,000 passages ~12 minutes of embedding on two cores).
+    max_file_chars: int = 2_000_000
+    max_passages_per_doc: int = 5_000
     # Search.
     candidates: int = 100          # per retriever, before fusion
     rrf_k: int = 60
@@ -61,6 +66,8 @@ class Settings:
     # `kb serve`: threads per query embedding. Requests already run in parallel, so one thread each
     # spends the two cores on throughput instead of OpenMP hand-offs (eval/LOAD.md). 0 = library default.
     serve_threads: int = 1
+    # `kb serve` / `kb ui`: how often to look for a new generation (seconds; 0 = never, restart to reload).
+    reload_seconds: float = 2.0
     # Answers.
     answer_min_score: float = 0.0  # set from eval (see eval/RESULTS.md)
 
@@ -83,7 +90,10 @@ def settings_from_env(**overrides) -> Settings:
         cache_dir=Path(os.environ["KB_CACHE_DIR"]) if os.environ.get("KB_CACHE_DIR") else None,
         min_chars=_env("KB_MIN_CHARS", base.min_chars),
         max_chars=_env("KB_MAX_CHARS", base.max_chars),
+        max_file_chars=_env("KB_MAX_FILE_CHARS", base.max_file_chars),
+        max_passages_per_doc=_env("KB_MAX_PASSAGES_PER_DOC", base.max_passages_per_doc),
         serve_threads=_env("KB_SERVE_THREADS", base.serve_threads),
+        reload_seconds=_env("KB_RELOAD_SECONDS", base.reload_seconds),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if isinstance(values.get("data_dir"), str):

@@ -7,12 +7,13 @@ key, dimension, count, index type) is checked on load.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from kb.errors import IndexMismatch
+from kb.errors import DamagedKnowledgeBase, IndexMismatch
 
 
 def build_index(vectors: np.ndarray, index_type: str = "flat") -> faiss.Index:
@@ -40,19 +41,43 @@ def index_paths(folder: Path, embedder_key: str) -> tuple[Path, Path]:
 
 def save(folder: Path, embedder_key: str, index: faiss.Index, params: dict) -> None:
     path, meta = index_paths(folder, embedder_key)
-    faiss.write_index(index, str(path))
+    # serialised in memory and written by Python: FAISS's own writer only prints a failed close (a full
+    # disk) to stderr and returns, which would seal a truncated index; Python raises OSError instead
+    data = faiss.serialize_index(index)
+    with open(path, "wb") as fh:
+        fh.write(data.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
     meta.write_text(json.dumps({**params, "embedder": embedder_key, "dim": index.d, "count": index.ntotal},
                                ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def load(folder: Path, embedder_key: str, expect_count: int) -> faiss.Index:
+    """The index saved for `embedder_key`, checked: its settings file must be readable and match, the
+    FAISS file must parse, and a flat index must hold finite unit vectors (random bytes do not)."""
     path, meta = index_paths(folder, embedder_key)
     if not path.exists():
         raise IndexMismatch(f"no vector index for embedder {embedder_key!r} in {folder.name}: re-run `kb ingest`")
-    params = json.loads(meta.read_text(encoding="utf-8"))
-    index = faiss.read_index(str(path))
+    try:
+        params = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DamagedKnowledgeBase(f"{meta.name} in {folder.name} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(params, dict):
+        raise DamagedKnowledgeBase(f"{meta.name} in {folder.name} is not a JSON object")
+    try:
+        index = faiss.read_index(str(path))
+    except (RuntimeError, MemoryError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__
+        raise DamagedKnowledgeBase(f"{path.name} in {folder.name} is not a readable FAISS index ({reason})") from None
     if params.get("embedder") != embedder_key or index.ntotal != expect_count or params.get("dim") != index.d:
         raise IndexMismatch(f"vector index {path.name} was built with other settings ({params}); re-run `kb ingest`")
+    if isinstance(index, faiss.IndexFlat) and index.ntotal:
+        stored = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+        finite = bool(np.isfinite(stored).all())
+        norms = np.linalg.norm(stored, axis=1) if finite else None
+        if not finite or not ((np.abs(norms - 1.0) < 1e-3) | (norms == 0)).all():   # empty text embeds to 0
+            raise DamagedKnowledgeBase(f"{path.name} in {folder.name} holds vectors that are not finite unit "
+                                       "vectors (damaged)")
     return index
 
 

@@ -132,5 +132,6 @@ def test_killed_ingest_leaves_the_previous_kb_whole(built):
         assert (g / store.MANIFEST).exists(), f"unfinished generation {g.name} left behind"
     assert len(list(gens.iterdir())) <= settings.keep_generations
     kb = KnowledgeBase.open(settings)
-    assert {p["doc_id"] for p in kb.passages} == {"zero-waste-cities-2024", "regional-excerpt"} | {
+    # ids are the file's path plus a short hash of where it is: compare the readable part
+    assert {p["doc_id"].rsplit("-", 1)[0] for p in kb.passages} == {"zero-waste-cities-2024", "regional-excerpt"} | {
         f"edition-{n}" for n in range(1, EXTRA_COPIES + 1)}

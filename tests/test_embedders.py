@@ -359,5 +359,5 @@ def test_optional_cross_lingual_embedder_adds_its_own_ranked_list(fast_settings)
     # the default leaves it out: no index, no ranked list; an old index of it is not even loaded
     assert Settings().xling_embedder == ""
     without = KnowledgeBase.open(settings.with_(xling_embedder="")).warm_up()
-    assert "usem3" in without.indexes and set(without._embedders) == {"hash"}
+    assert "usem3" not in without.indexes and set(without._embedders) == {"hash"}
     assert len(without.rankings(english, "dense", None)) == 1

@@ -60,10 +60,10 @@ def test_result_carries_the_contract_fields(kb):
         assert isinstance(hit["id"], str) and hit["id"].startswith(hit["doc_id"])
         assert hit["text"].strip()
         assert isinstance(hit["score"], float) and hit["score"] > 0
-        assert hit["doc_id"] == "zero-waste-cities-2024"
+        assert hit["doc_id"].startswith("zero-waste-cities-2024-") and hit["tags"]["doc_type"] == "report"
         assert hit["doc_title"] == TITLE
         assert isinstance(hit["section"], list) and all(isinstance(s, str) and s for s in hit["section"])
-        assert set(hit["tags"]) == {"kind", "domain", "region", "year", "instrument"}
+        assert set(hit["tags"]) == {"kind", "domain", "region", "year", "instrument", "doc_year", "doc_type"}
         tags = hit["tags"]
         assert isinstance(tags["kind"], str)
         assert all(isinstance(x, str) for x in tags["domain"] + tags["instrument"])
@@ -81,23 +81,28 @@ def test_citation_is_gbt_7714_with_pages(kb):
     on_42 = [p for p in kb.passages if p["pages"] == [42, 42]]
     assert on_42
     hit = kb.passage(on_42[0]["id"])
+    # the report's pages are estimated from its table of contents: cited as "about" (约)
     assert hit["citation"] == ("生态环境部固体废物与化学品管理技术中心. “无废城市”建设进展研究报告（2024年）[R]. "
-                               "北京: 中国环境出版集团, 2025: 42.")
+                               "北京: 中国环境出版集团, 2025: 约42.")
     spanning = [p for p in kb.passages if p["pages"] and p["pages"][0] != p["pages"][1]]
     assert spanning
     a, b = spanning[0]["pages"]
-    assert kb.passage(spanning[0]["id"])["citation"] == f"{CITATION_HEAD}: {a}-{b}."
-    for hit in kb.search("磷石膏综合利用", k=10)["results"]:
+    assert kb.passage(spanning[0]["id"])["citation"] == f"{CITATION_HEAD}: 约{a}-{b}."
+    for hit in kb.search("磷石膏综合利用", k=10, filters={"doc_type": "report"})["results"]:
         a, b = hit["pages"]
-        assert hit["citation"] == f"{CITATION_HEAD}: {a if a == b else f'{a}-{b}'}."
+        assert hit["citation"] == f"{CITATION_HEAD}: 约{a if a == b else f'{a}-{b}'}."
 
 
 def test_format_citation_without_pages_or_publisher():
-    doc = {"title": "T", "author": "A", "publisher": "P", "place": "X", "year": 2025, "doc_type": "R"}
+    doc = {"title": "T", "author": "A", "publisher": "P", "place": "X", "year": 2025, "doc_type": "report"}
     assert format_citation(doc, None) == "A. T[R]. X: P, 2025."
     assert format_citation(doc, [3, 5]) == "A. T[R]. X: P, 2025: 3-5."
-    assert format_citation({"title": "T"}, [7, 7]) == "T[R]. 7."
-    assert format_citation({"title": "T", "year": 2024}, None) == "T[R]. 2024."
+    assert format_citation({"title": "T"}, [7, 7]) == "T[Z]. 7."                 # no type known: [Z]
+    assert format_citation({"title": "T", "year": 2024}, None) == "T[Z]. 2024."
+    assert format_citation(doc, [3, 5], estimated=True) == "A. T[R]. X: P, 2025: 约3-5."
+    notice = {"title": "N", "author": "某省生态环境厅", "doc_type": "policy_notice", "doc_year": 2024,
+              "date": "2024-05-20"}
+    assert format_citation(notice, None) == "某省生态环境厅. N[Z]. 2024(2024-05-20)."
 
 
 # ---------------------------------------------------------------- filters
