@@ -277,37 +277,69 @@ def feedback_export(out, data_dir):
 
 
 @main.command(name="eval")
+@click.option("--set", "set_names", multiple=True,
+              help="Registered query set(s) by name: gold (tuning), heldout, heldout_fresh (held-out). "
+                   "Default: every registered set present.")
 @click.option("--gold", "gold", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Gold set(s) in the anchor format (default eval/gold.jsonl).")
+              help="An extra query file in the anchor format, reported as its own set (role 'extra').")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a PNG chart here.")
 @click.option("--modes", default="bm25,dense,hybrid", show_default=True)
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="Write the runs, qrels and settings to this JSON file (for --compare).")
+@click.option("--compare", nargs=2, type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Compare two --save files A B: means, B-A and paired p-values per set (no search).")
 @click.option("--answers", is_flag=True, help="Evaluate answers instead: place recall, answer and refusal rates "
                                               "(eval/offtopic.jsonl: the first gold set with its tune half, others "
                                               "with its held-out half), citation precision, English gist coverage.")
 @data_dir_option
 @friendly
-def eval_(gold, as_json, chart, modes, answers, data_dir):
-    """Retrieval accuracy per mode, language and query type."""
-    from kb.evaluate import default_gold, format_table, run_eval, write_chart
+def eval_(set_names, gold, as_json, chart, modes, save, compare, answers, data_dir):
+    """Retrieval accuracy per query set, mode, language and query type.
+
+    Graded passage relevance from the anchors, metrics by ranx; each set (tuning, held-out) on its own."""
+    from kb import evaluate as ev
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    if bad := [m for m in mode_list if m not in ev.MODES]:
+        raise click.UsageError(f"unknown mode(s) {', '.join(bad)}: use {', '.join(ev.MODES)}")
+    if compare:
+        a, b = (ev.load_report(Path(f)) for f in compare)
+        configs = [name for name, mode, _ in ev.config_names(mode_list, (True, False))]
+        result = ev.compare_reports(a, b, configs)
+        click.echo(json.dumps(result, ensure_ascii=False, indent=1) if as_json
+                   else ev.format_comparison(result, compare[0], compare[1]))
+        return
     from kb.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(data_dir))
     if answers:
         from kb.answer_eval import EVAL, evaluate_answers, format_answers
 
+        kb = KnowledgeBase.open(_settings(data_dir))
         real = [Path(g) for g in gold] or [EVAL / "gold.jsonl", EVAL / "heldout.jsonl"]
         report = evaluate_answers(kb, real, EVAL / "offtopic.jsonl")
         click.echo(json.dumps(report, indent=1) if as_json else format_answers(report))
         return
-    files = [Path(g) for g in gold] or [default_gold()]
-    report = run_eval(kb, files, modes=[m.strip() for m in modes.split(",") if m.strip()])
+    try:
+        sets = [ev.query_set(n) for n in set_names]
+    except KeyError as exc:
+        raise click.UsageError(f"unknown set {exc}: one of {', '.join(s.name for s in ev.QUERY_SETS)}") from None
+    sets += [ev.QuerySet(Path(g).stem, Path(g).resolve(), "extra") for g in gold]
+    if not sets:
+        sets = [s for s in ev.QUERY_SETS if s.path.exists()]
+    kb = KnowledgeBase.open(_settings(data_dir)).warm_up()   # models loaded before timing searches
+    report = ev.run_eval(kb, sets, modes=mode_list, progress=lambda msg: click.echo(msg, err=True))
+    if save:
+        ev.save_report(report, Path(save))
     if chart:
-        write_chart(report, Path(chart))
+        ev.write_chart(report, Path(chart))
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        click.echo(json.dumps({"settings": report["settings"], "k": report["k"], "metrics": report["metrics"],
+                               "sets": {n: {k: e[k] for k in ("role", "path", "unjudged", "anchors_missing",
+                                                              "ceiling", "median_ms", "figures")}
+                                        for n, e in report["sets"].items()}}, ensure_ascii=False, indent=1))
     else:
-        click.echo(format_table(report))
+        click.echo(ev.format_table(report))
 
 
 if __name__ == "__main__":

@@ -92,18 +92,14 @@ def stopwords() -> frozenset[str]:
 
 
 def _read_terms() -> list[str]:
-    """Domain terms for jieba: the curated list plus every Chinese glossary term."""
+    """Domain terms for jieba: the field's terms list only. Glossary forms are not added: each would
+    change how the whole index is segmented, and adding them all measured worse on the English tuning
+    queries and no better on the held-out set (eval/RESULTS.md, "Lexicon")."""
     terms = []
     for line in (DATA / "terms.txt").read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             terms.append(line)
-    glossary = DATA / "glossary.tsv"
-    if glossary.exists():
-        for row in glossary.read_text(encoding="utf-8").splitlines()[1:]:
-            parts = row.split("\t")
-            if len(parts) >= 2:
-                terms.extend(t.strip() for t in parts[1].split("|") if t.strip())
     return terms
 
 

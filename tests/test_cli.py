@@ -104,26 +104,34 @@ GOLD = [
 ]
 
 
-def test_eval_json_reports_every_mode_per_language(kb_settings, tmp_path):
-    gold = tmp_path / "gold.jsonl"
+def test_eval_json_reports_every_mode_per_language_and_compares_saved_runs(kb_settings, tmp_path):
+    gold = tmp_path / "mine.jsonl"
     gold.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in GOLD) + "\n", encoding="utf-8")
-    proc = run_kb(kb_settings, "eval", "--gold", str(gold), "--json")
+    saved = tmp_path / "run.json"
+    proc = run_kb(kb_settings, "eval", "--gold", str(gold), "--json", "--save", str(saved))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["queries"] == 2 and report["k"] == 10
+    assert report["k"] == 10 and list(report["sets"]) == ["mine"]   # only the file asked for, as its own set
+    entry = report["sets"]["mine"]
+    assert entry["role"] == "extra" and entry["unjudged"] == [] and entry["ceiling"]["ndcg@10"] == 1.0
+    metrics = {"ndcg@10", "recall@10", "mrr@10-l2", "hit_rate@5-l2"}
     for mode in ("bm25", "dense", "hybrid"):
-        cfg = report["configs"][mode]
-        assert set(cfg["lang"]) == {"en", "zh"}
+        fig = entry["figures"][mode]
+        assert set(fig["lang"]) == {"en", "zh"} and fig["overall"]["n"] == 2 and fig["type"]["material"]["n"] == 2
         for lang in ("en", "zh"):
-            figures = cfg["lang"][lang]
-            assert figures["n"] == 1
-            assert set(figures) == {"ndcg@10", "recall@10", "mrr@10", "hit@5", "n"}
-            assert all(0.0 <= figures[m] <= 1.0 for m in ("ndcg@10", "recall@10", "mrr@10", "hit@5"))
-            # easy queries: the material is named in the top 5 by every mode
-            assert figures["hit@5"] == 1.0, (mode, lang, figures)
-        assert cfg["overall"]["n"] == 2
-        assert cfg["type"]["material"]["n"] == 2
-    assert set(report["per_query_ndcg"]) == {"t-en", "t-zh"}
+            figures = fig["lang"][lang]
+            assert figures["n"] == 1 and set(figures) == metrics | {"n"}
+            assert all(0.0 <= figures[m] <= 1.0 for m in metrics)
+            # easy queries: a grade-2 passage (naming the material) in the top 5 in every mode
+            assert figures["hit_rate@5-l2"] == 1.0, (mode, lang, figures)
+    proc = run_kb(kb_settings, "eval", "--compare", str(saved), str(saved), "--json", "--modes", "hybrid")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["mine"]["configs"]
+    assert set(rows) == {"hybrid", "hybrid-notrans"}
+    assert rows["hybrid"]["overall"]["ndcg@10"]["diff"] == 0.0 and rows["hybrid"]["overall"]["ndcg@10"]["p"] == 1.0
+    proc = run_kb(kb_settings, "eval", "--compare", str(gold), str(saved))
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_eval_missing_gold_file_is_one_line(kb_settings, tmp_path):

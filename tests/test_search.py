@@ -330,8 +330,8 @@ def test_english_word_pairs_translate_into_corpus_compounds(kb):
     assert "绩效考核" in compounds
     assert "绩效考核" in kb.search("performance appraisal of officials", k=10)["expanded"]
     # a word translated only through a compound is no longer "untranslated"
-    city = kb.plan("city administration")
-    assert "城市管理" in {t.zh for t in city.terms} and "administration" not in city.untranslated
+    resource = kb.plan("resource administration")
+    assert "资源管理" in {t.zh for t in resource.terms} and "administration" not in resource.untranslated
     # a glossary phrase keeps its translation: no pair across its edge, none inside it
     for query in ("solid waste", "hazardous waste management", "construction waste utilization"):
         assert not [t.zh for t in kb.plan(query).terms if t.source == "compound"], query

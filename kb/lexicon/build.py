@@ -1,0 +1,268 @@
+"""Build kb/data/glossary.tsv, synonyms.tsv and gazetteer.tsv from the sources in kb/lexicon/sources/.
+
+    python -m kb.lexicon.build            # rewrite the three files
+    python -m kb.lexicon.build --check    # exit 1 when the committed files differ from a rebuild
+
+Every source row says where it comes from (a `source` column, README.md lists the values). The build
+checks what it can: a `cedict` glossary row must be a sense CC-CEDICT gives one of its Chinese forms, a
+`term` or `curated` row needs a note saying why, no English key twice, no key from `removed.tsv` (entries
+written for tuning-set queries), an English place name is the pinyin of the name unless `english.tsv` lists
+the exception and its reason. The output is sorted as the sources are, so a rebuild is byte-identical.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from functools import cache, lru_cache
+from pathlib import Path
+
+from kb.errors import BadInput
+
+HERE = Path(__file__).resolve().parent
+SOURCES = HERE / "sources"
+DATA = HERE.parent / "data"
+OUTPUTS = ("glossary.tsv", "synonyms.tsv", "gazetteer.tsv")
+
+GLOSSARY_SOURCES = {
+    "cedict": "CC-CEDICT gives the English key as a sense of one of the Chinese forms (checked)",
+    "sense-fix": "a CC-CEDICT first sense corrected by a corpus-wide audit of which sense the reports use",
+    "term": "a term of the field; the note names the law, standard or programme that defines it",
+    "curated": "written by hand from the field's vocabulary; the note says why",
+    "inherited": "from the glossary before it had sources; no recorded reason (reviewed only for query keys)",
+}
+SYNONYM_SOURCES = {
+    "abbreviation": "a short form the field uses, expanded to its full form(s)",
+    "full-form": "a full form, expanded to the short form(s) the field uses",
+    "related": "the same or an overlapping concept in other words; the note says how",
+}
+NOTE_REQUIRED = {"term", "curated", "related"}
+LEVELS = ("national", "region", "province", "city", "district")
+FLAGS = {"noshort", "notag", "zone"}
+GAZETTEER_COLUMNS = ("name", "level", "province", "parent", "aliases", "en", "flags")
+# administrative suffixes, longest first; some become an English word
+_SUFFIXES = ("特别行政区", "新区", "林区", "地区", "省", "市", "盟", "县", "旗", "区")
+_SUFFIX_EN = {"新区": " New Area", "盟": " League", "旗": " Banner"}
+
+
+class LexiconError(ValueError):
+    """A source row the build cannot accept (the message names the file and line)."""
+
+
+def read_tsv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) for every row; `#` lines are comments; the header must start with `columns`."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    if tuple(header[: len(columns)]) != columns:
+        raise LexiconError(f"{path.name}: header must start with {' '.join(columns)}")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if len(cells) != len(header):
+            raise LexiconError(f"{path.name}:{number}: {len(cells)} columns, expected {len(header)}")
+        rows.append((number, dict(zip(header, (c.strip() for c in cells)))))
+    return rows
+
+
+def read_list(path: Path) -> list[str]:
+    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines()
+            if s.strip() and not s.startswith("#")]
+
+
+# ------------------------------------------------------------------ glossary
+
+@lru_cache(maxsize=1)
+def _cedict_definitions() -> dict[str, tuple[str, ...]]:
+    """Simplified word -> its CC-CEDICT definitions, as written."""
+    from kb.query import _cedict_path
+
+    pattern = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.+)/$")
+    out: dict[str, list[str]] = {}
+    for line in _cedict_path().read_text(encoding="utf-8").splitlines():
+        m = None if line.startswith("#") else pattern.match(line)
+        if m:
+            out.setdefault(m.group(1), []).extend(m.group(2).split("/"))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@cache
+def cedict_senses(word: str) -> frozenset[str]:
+    """Every English sense CC-CEDICT gives a simplified word, normalised as glossary keys are
+    ("to recycle (sth)" -> "recycle")."""
+    from kb.query import _key
+
+    out = set()
+    for sense in _cedict_definitions().get(word, ()):
+        sense = re.sub(r"^to ", "", re.sub(r"\([^)]*\)", "", sense).strip().lower())
+        out.update(_key(piece.strip()) for piece in sense.split(";") if piece.strip())
+    return frozenset(out)
+
+
+def glossary_keys(path: Path) -> dict[str, str]:
+    """Normalised key -> English, for a glossary-shaped table (used for removed.tsv)."""
+    from kb.query import _key
+
+    return {_key(row["en"]): row["en"] for _, row in read_tsv(path, ("en", "zh"))}
+
+
+def build_glossary(sources: Path = SOURCES) -> str:
+    from kb.query import _key
+
+    removed = glossary_keys(sources / "removed.tsv")
+    seen: dict[str, int] = {}
+    out = ["en\tzh\tkind"]
+    for number, row in read_tsv(sources / "glossary.tsv", ("en", "zh", "kind", "source", "note")):
+        where = f"glossary.tsv:{number}"
+        en, zh, source = row["en"], [z for z in row["zh"].split("|") if z], row["source"]
+        key = _key(en)
+        if not key or not zh:
+            raise LexiconError(f"{where}: an entry needs an English key and a Chinese form")
+        if source not in GLOSSARY_SOURCES:
+            raise LexiconError(f"{where}: unknown source {source!r} (one of {', '.join(GLOSSARY_SOURCES)})")
+        if source in NOTE_REQUIRED and not row["note"]:
+            raise LexiconError(f"{where}: a {source} entry needs a note saying why")
+        if source == "cedict" and not any(key in cedict_senses(z) for z in zh):
+            raise LexiconError(f"{where}: CC-CEDICT gives {en!r} for none of {'|'.join(zh)}")
+        if key in removed:
+            raise LexiconError(f"{where}: {en!r} was removed (removed.tsv says why)")
+        if key in seen:
+            raise LexiconError(f"{where}: {en!r} is the same key as line {seen[key]}")
+        seen[key] = number
+        out.append(f"{en}\t{'|'.join(zh)}\t{row['kind']}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ synonyms
+
+def build_synonyms(sources: Path = SOURCES) -> str:
+    seen: set[str] = set()
+    out = ["term\texpansions"]
+    for number, row in read_tsv(sources / "synonyms.tsv", ("term", "expansions", "source", "note")):
+        where = f"synonyms.tsv:{number}"
+        expansions = [e for e in row["expansions"].split("|") if e and e != row["term"]]
+        if not row["term"] or not expansions:
+            raise LexiconError(f"{where}: a synonym needs a term and at least one other form")
+        if row["source"] not in SYNONYM_SOURCES:
+            raise LexiconError(f"{where}: unknown source {row['source']!r} (one of {', '.join(SYNONYM_SOURCES)})")
+        if row["source"] in NOTE_REQUIRED and not row["note"]:
+            raise LexiconError(f"{where}: a {row['source']} synonym needs a note saying why")
+        if row["term"] in seen:
+            raise LexiconError(f"{where}: {row['term']} is listed twice")
+        seen.add(row["term"])
+        out.append(f"{row['term']}\t{'|'.join(expansions)}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ gazetteer
+
+def _autonomy(sources: Path) -> re.Pattern:
+    """An autonomous division's designation: nationalities, then 自治区/州/县/旗 (壮族自治区, 维吾尔自治区).
+    A one-character nationality needs its 族 (陵水黎族自治县 keeps 陵水)."""
+    names = sorted(read_list(sources / "nationalities.txt"), key=len, reverse=True)
+    long = "|".join(n for n in names if len(n) > 1)
+    return re.compile(f"(?:(?:{'|'.join(names)})族|(?:{long}))*自治[区州县旗]$")
+
+
+@lru_cache(maxsize=4)
+def _place_tables(sources: Path) -> tuple[re.Pattern, dict[str, str]]:
+    readings = {row["char"]: row["reading"] for _, row in read_tsv(sources / "readings.tsv", ("char", "reading"))}
+    return _autonomy(sources), readings
+
+
+def romanise(name: str, sources: Path = SOURCES) -> str:
+    """The English name plain pinyin gives: the name without its administrative suffix or
+    autonomy designation, syllables joined (an apostrophe before a, e, o), ü kept, place-name
+    readings of polyphonic characters (readings.tsv); 新区 "New Area", 盟 "League", 旗 "Banner".
+    A one-character stem keeps its suffix (忠县 -> Zhongxian)."""
+    from pypinyin import lazy_pinyin
+
+    autonomy, readings = _place_tables(sources)
+    base = autonomy.sub("", name) or name
+    stem, tail = base, ""
+    for suffix in _SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            stem, tail = base[: -len(suffix)], suffix
+            break
+    if len(stem) < 2:
+        stem, tail = base, ""
+    word = ""
+    for ch, syllable in zip(stem, lazy_pinyin(stem, v_to_u=True)):
+        syllable = readings.get(ch, syllable)
+        if word and syllable[:1] in "aeo":
+            word += "'"
+        word += syllable
+    return word[:1].upper() + word[1:] + _SUFFIX_EN.get(tail, "")
+
+
+def build_gazetteer(sources: Path = SOURCES) -> str:
+    english = {}
+    for number, row in read_tsv(sources / "english.tsv", ("name", "en", "reason")):
+        if not row["en"] or not row["reason"]:
+            raise LexiconError(f"english.tsv:{number}: an exception needs the English name and a reason")
+        english[row["name"]] = (number, row["en"])
+    names: set[str] = set()
+    rows = read_tsv(sources / "divisions.tsv", ("name", "level", "province", "parent", "aliases", "flags", "source"))
+    for number, row in rows:
+        names.add(row["name"])
+    out = ["\t".join(GAZETTEER_COLUMNS)]
+    for number, row in rows:
+        where = f"divisions.tsv:{number}"
+        if row["level"] not in LEVELS:
+            raise LexiconError(f"{where}: unknown level {row['level']!r}")
+        if not row["source"]:
+            raise LexiconError(f"{where}: a place needs a source")
+        if set(filter(None, row["flags"].split("|"))) - FLAGS:
+            raise LexiconError(f"{where}: unknown flag in {row['flags']!r}")
+        for parent in filter(None, [*row["province"].split("|"), row["parent"]]):
+            if parent not in names:
+                raise LexiconError(f"{where}: {parent} is not in divisions.tsv")
+        generated = romanise(row["name"], sources)
+        en = generated
+        if row["name"] in english:
+            line, en = english.pop(row["name"])
+            if en == generated:
+                raise LexiconError(f"english.tsv:{line}: {en} is the plain pinyin; drop the exception")
+        out.append("\t".join([row["name"], row["level"], row["province"], row["parent"], row["aliases"], en,
+                              row["flags"]]))
+    if english:
+        raise LexiconError(f"english.tsv names places not in divisions.tsv: {', '.join(sorted(english))}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------ entry point
+
+def build(sources: Path = SOURCES) -> dict[str, str]:
+    """File name -> content, for every file the sources produce."""
+    return {"glossary.tsv": build_glossary(sources), "synonyms.tsv": build_synonyms(sources),
+            "gazetteer.tsv": build_gazetteer(sources)}
+
+
+def stale(data: Path = DATA, sources: Path = SOURCES) -> list[str]:
+    """The files in `data` that differ from a rebuild."""
+    return [name for name, text in build(sources).items()
+            if not (data / name).exists() or (data / name).read_text(encoding="utf-8") != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kb.lexicon.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when kb/data differs from a rebuild")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            differ = stale()
+            for name in differ:
+                print(f"kb/data/{name} differs from its sources: run python -m kb.lexicon.build", file=sys.stderr)
+            return 1 if differ else 0
+        for name, text in build().items():
+            (DATA / name).write_text(text, encoding="utf-8")
+            print(f"wrote kb/data/{name} ({text.count(chr(10)) - 1} entries)")
+        return 0
+    except (LexiconError, BadInput, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
