@@ -407,6 +407,11 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
         start = time.perf_counter()
         live = LiveKnowledgeBase(settings).start()   # stays up on an empty or damaged data directory
         app.state.live = live
+        try:
+            from kb.answer import warm_up as warm_answers
+            warm_answers(live.get())
+        except KBError:
+            pass   # nothing to answer from yet: /health says why
         log.info("started in %.1fs: %s", time.perf_counter() - start, live.health())
         yield
         app.state.live = None

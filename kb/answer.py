@@ -305,3 +305,9 @@ def _citation(kb: KnowledgeBase, hit: dict, n: int) -> dict:
     return {"n": n, "passage_id": hit["id"], "doc_id": hit["doc_id"], "doc_title": hit["doc_title"],
             "section": hit["section"], "pages": hit["pages"], "pages_estimated": bool(hit.get("pages_estimated")),
             "reference": hit["citation"]}
+
+
+def warm_up(kb: KnowledgeBase) -> None:
+    """Load what answers use beyond search (the gist's dictionaries) at start-up, so the first English
+    question does not pay for parsing CC-CEDICT."""
+    answer(kb, "how are cities handling phosphogypsum", k=1)

@@ -41,9 +41,16 @@ st.html(f"<script>{(HERE / 'static.js').read_text(encoding='utf-8')}</script>", 
 @st.cache_resource(show_spinner="Loading the knowledge base and its models (the first start takes a while)…")
 def live_kb(data_dir: str):
     """One holder per process: it serves the generation CURRENT names and swaps in a new one after an ingest."""
+    from kb.answer import warm_up as warm_answers
+    from kb.errors import KBError
     from kb.live import LiveKnowledgeBase
 
-    return LiveKnowledgeBase(settings_from_env(data_dir=Path(data_dir))).start()
+    live = LiveKnowledgeBase(settings_from_env(data_dir=Path(data_dir))).start()
+    try:
+        warm_answers(live.get())   # the first English question should not pay for the gist's dictionaries
+    except KBError:
+        pass                       # nothing to answer from yet: the page says why
+    return live
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
