@@ -229,7 +229,7 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     cs = concepts(kb, plan)
     score = support(cs, hits)
     threshold = MIN_SUPPORT if min_support is None else min_support
-    base = {"question": question, "lang": plan.lang, "expanded": plan.expanded, "support": round(score, 4),
+    base = {"question": plan.original, "lang": plan.lang, "expanded": plan.expanded, "support": round(score, 4),
             "filters": result["filters"]}
     if score < threshold:
         return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id)),

@@ -8,6 +8,7 @@ The references are the citations' GB/T 7714-2015 references (kb.search.format_ci
 from __future__ import annotations
 
 import io
+import re
 
 def _heading(answer: dict) -> tuple[str, str]:
     en = answer.get("lang") == "en"
@@ -34,30 +35,39 @@ def to_markdown(answer: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# characters XML 1.0 (and so a .docx) cannot hold: control characters, lone surrogates, non-characters
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def to_docx(answer: dict) -> bytes:
-    """The answer as a Word document (python-docx): the same content as `to_markdown`."""
+    """The answer as a Word document (python-docx): the same content as `to_markdown`. Characters a
+    Word file cannot hold (a question with a control character in it) are left out."""
     from docx import Document
     from docx.shared import Pt
 
     title, refs = _heading(answer)
     doc = Document()
-    doc.add_heading(f"{title}: {answer.get('question') or ''}", level=1)
+    doc.add_heading(_xml(f"{title}: {answer.get('question') or ''}"), level=1)
     if not answer.get("statements"):
-        doc.add_paragraph(answer["answer"])
+        doc.add_paragraph(_xml(answer["answer"]))
     for s in answer.get("statements", []):
         p = doc.add_paragraph(style="List Bullet")
-        p.add_run(f"{s['group']}: ").bold = True
-        p.add_run(s["text"])
+        p.add_run(_xml(f"{s['group']}: ")).bold = True
+        p.add_run(_xml(s["text"]))
         if s.get("en"):
-            run = doc.add_paragraph().add_run(s["en"])
+            run = doc.add_paragraph().add_run(_xml(s["en"]))
             run.italic = True
             run.font.size = Pt(9)
     if answer.get("glossary"):
-        doc.add_paragraph("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in answer["glossary"]))
+        doc.add_paragraph(_xml("Terms: " + "; ".join(f"{g['zh']} = {g['en']}" for g in answer["glossary"])))
     if answer.get("citations"):
-        doc.add_heading(refs, level=2)
+        doc.add_heading(_xml(refs), level=2)
         for c in answer["citations"]:
-            doc.add_paragraph(f"[{c['n']}] {c['reference']}")
+            doc.add_paragraph(_xml(f"[{c['n']}] {c['reference']}"))
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()

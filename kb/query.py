@@ -81,10 +81,14 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk * 2 >= latin * 0.5 else ("en" if latin else "zh")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def validate(query: str, max_chars: int) -> str:
-    if query is None or not str(query).strip():
+    query = _LONE_SURROGATE.sub("", str(query)) if query is not None else ""   # no text is half a character
+    if not query.strip():
         raise BadInput("empty query: type a question or some keywords")
-    query = str(query).strip()
+    query = query.strip()
     if len(query) > max_chars:
         raise BadInput(f"query too long ({len(query)} characters; the limit is {max_chars})")
     return query

@@ -241,7 +241,7 @@ class KnowledgeBase:
         if diverse:
             fused = diversify(fused, self.group_of, k)
         hits = [self.hit(row, score) for row, score in fused[:k]]
-        return {"query": query, "expanded": plan.expanded, "lang": plan.lang, "mode": mode,
+        return {"query": plan.original, "expanded": plan.expanded, "lang": plan.lang, "mode": mode,
                 "filters": filters.as_dict(), "results": hits}
 
     # ------------------------------------------------------------ timeline
@@ -293,7 +293,7 @@ class KnowledgeBase:
             out.append({"doc_year": y, "count": len(rows),
                         "documents": [{"doc_id": d, "title": self.documents_by_id[d]["title"]} for d in docs],
                         "best": self.hit(best, 0.0) if best is not None else None})
-        return {"query": query, "expanded": plan.expanded, "lang": plan.lang, "filters": filters.as_dict(),
+        return {"query": plan.original, "expanded": plan.expanded, "lang": plan.lang, "filters": filters.as_dict(),
                 "matching": sum(len(r) for r in by_year.values()), "years": out}
 
     def _boost_places(self, fused: list[tuple[int, float]], plan: QueryPlan) -> list[tuple[int, float]]:

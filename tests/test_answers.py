@@ -166,6 +166,15 @@ def test_markdown_and_docx_parse_back(phosphogypsum):
         assert f"[{c['n']}] {c['reference']}" in text
 
 
+def test_docx_of_a_question_with_control_characters(kb):
+    """A question holding characters a Word file cannot (found by schemathesis: `\x1b` gave a 500)."""
+    from docx import Document
+
+    result = answer(kb, "磷石膏\x1b综合\x00利用\ud800")
+    doc = Document(io.BytesIO(to_docx(result)))
+    assert doc.paragraphs[0].text.endswith("磷石膏综合利用")
+
+
 def test_kb_ask_format_docx_writes_a_file(kb_settings, tmp_path):
     from docx import Document
 

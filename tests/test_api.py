@@ -342,7 +342,7 @@ def test_property_tests_cover_every_operation(api_schema):
 
 # negative (schema-violating) cases only where there is a query or body to violate; free-text path ids
 # accept any string, so their positive cases already cover them
-WITH_PARAMETERS = [("GET", "/search"), ("POST", "/ask"), ("GET", "/facets"), ("GET", "/policies")]
+WITH_PARAMETERS = [("GET", "/search"), ("POST", "/ask"), ("GET", "/facets"), ("GET", "/policies"), ("GET", "/timeline")]
 CASES = [(m, p, "positive") for m, p in OPERATIONS] + [(m, p, "negative") for m, p in WITH_PARAMETERS]
 
 

@@ -201,7 +201,8 @@ def test_upload_a_document_and_find_it(ui_server, browser, tmp_path, kb):
         assert f"{len(kb.documents()) + 1} document(s)" in page.inner_text("body")
         # the new document answers questions
         page.get_by_role("tab", name="Ask").click()
-        box = page.get_by_test_id("stChatInputTextArea")
+        # the Ask view's own chat box (while the view switches, the Documents view's ask box may still be there)
+        box = page.get_by_test_id("stBottomBlockContainer").get_by_test_id("stChatInputTextArea")
         box.fill("海绵城市雨水收集")
         box.press("Enter")
         _wait_answer(page)
