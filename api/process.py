@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,11 +21,13 @@ def free_port() -> int:
 
 
 def start_server(data_dir, extra_env: dict | None = None, timeout: float = 180.0,
-                 output=subprocess.PIPE) -> tuple[subprocess.Popen, str]:
+                 output=None) -> tuple[subprocess.Popen, str]:
     """Start `kb serve` over `data_dir`; return (process, base_url) once /health answers 200.
 
-    By default the server's output is captured on `process.stdout` (stderr merged); a long-running
-    caller passes `output=subprocess.DEVNULL` so the access log cannot fill the pipe."""
+    By default the server's output (stderr merged) goes to a temporary file, read back if the server
+    dies: never to a pipe nobody reads, which fills after ~64 KB of access log and blocks the server."""
+    if output is None:
+        output = tempfile.TemporaryFile()
     port = free_port()
     env = {**os.environ, "KB_DATA_DIR": str(data_dir), **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--data-dir", str(data_dir),
@@ -34,7 +37,10 @@ def start_server(data_dir, extra_env: dict | None = None, timeout: float = 180.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = ""
+            if hasattr(output, "seek"):
+                output.seek(0)
+                out = output.read().decode(errors="replace")
             raise RuntimeError(f"kb serve exited with {proc.returncode}:\n{out[-3000:]}")
         try:
             if httpx.get(url + "/health", timeout=2).status_code == 200:
