@@ -6,6 +6,7 @@ property-based requests from the live OpenAPI schema (schemathesis): never a 5xx
 from __future__ import annotations
 
 import os
+import subprocess
 
 import httpx
 import pytest
@@ -296,7 +297,9 @@ def test_cors_closed_by_default(api):
 # ------------------------------------------------------------------ empty data dir
 
 def test_empty_data_dir_serves_503(tmp_path):
-    proc, url = start_server(tmp_path / "nothing", extra_env={"KB_CORS_ORIGINS": "https://ui.example"})
+    # a few requests: their access log fits in the pipe, read back below
+    proc, url = start_server(tmp_path / "nothing", extra_env={"KB_CORS_ORIGINS": "https://ui.example"},
+                             output=subprocess.PIPE)
     try:
         with httpx.Client(base_url=url, timeout=30) as c:
             health = c.get("/health").json()
