@@ -42,6 +42,17 @@ def kb(kb_settings):
 
 
 @pytest.fixture(scope="session")
+def server(kb_settings):
+    """`kb serve` over the session's knowledge base, started once for every test module that needs it."""
+    from api.process import start_server, stop_server
+
+    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir),
+                                                    "KB_SERVE_THREADS": "1"})
+    yield url
+    stop_server(proc)
+
+
+@pytest.fixture(scope="session")
 def processed():
     """The report through the pipeline (no embeddings)."""
     from ingest.pipeline import process

@@ -13,7 +13,6 @@ import sys
 import httpx
 import pytest
 
-from api.process import start_server, stop_server
 from kb.answer import answer, attributed_sentences
 from kb.answer_eval import citation_checks
 from kb.export import to_docx, to_markdown
@@ -188,14 +187,6 @@ def test_kb_ask_format_docx_writes_a_file(kb_settings, tmp_path):
     paragraphs = [p.text for p in Document(str(out)).paragraphs]
     assert paragraphs[0] == "回答: 磷石膏" and "参考文献" in paragraphs
     assert any(p.startswith("[1] ") for p in paragraphs)
-
-
-@pytest.fixture(scope="module")
-def server(kb_settings):
-    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir),
-                                                    "KB_SERVE_THREADS": "1"})
-    yield url
-    stop_server(proc)
 
 
 def test_ask_markdown_through_the_server(server):

@@ -11,7 +11,7 @@ import subprocess
 import httpx
 import pytest
 
-from api.process import start_server, stop_server
+from api.process import start_server
 
 pytestmark = pytest.mark.integration
 
@@ -19,14 +19,6 @@ HIT_FIELDS = {"id", "text", "score", "doc_id", "doc_title", "section", "pages", 
 TAG_FIELDS = {"kind", "domain", "region", "year", "instrument"}
 PHOSPHOGYPSUM_PLACES = ["贵阳市", "德阳市", "襄阳市", "湖北省", "贵州省", "安徽省", "宜昌市", "昆明市", "四川省",
                         "云南省", "重庆市", "黄石市", "铜陵市"]
-
-
-@pytest.fixture(scope="module")
-def server(kb_settings):
-    proc, url = start_server(kb_settings.data_dir, {"KB_CACHE_DIR": str(kb_settings.cache_dir),
-                                                    "KB_SERVE_THREADS": "1"})
-    yield url
-    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
