@@ -329,6 +329,15 @@ class KnowledgeBase:
         }
 
     # ------------------------------------------------------------ browsing
+    @property
+    def passage_count(self) -> int:
+        return len(self.passages)
+
+    def iter_passages(self):
+        """Every passage as a search hit (score 0), in document order."""
+        for row in range(len(self.passages)):
+            yield self.hit(row, 0.0)
+
     def passage(self, passage_id: str) -> dict:
         row = self.row_of.get(passage_id)
         if row is None:
