@@ -37,8 +37,13 @@ class Settings:
     # Off by default: with the translated dense query it added nothing on either gold set and cost
     # ~12 ms per English query (eval/RESULTS.md).
     xling_embedder: str = ""
-    # FAISS index type: "flat" (exact), "ivf" or "hnsw" for large collections.
-    index_type: str = "flat"
+    # Search backend: "embedded" (BM25 arrays + FAISS in the generation folder) or "milvus".
+    backend: str = "embedded"
+    # Milvus: a Milvus Lite file (default: milvus.db in the data directory) or http://host:19530.
+    milvus_uri: str = ""
+    # FAISS index type above `flat_threshold` passages: "ivf" or "hnsw" ("flat" keeps it exact always).
+    index_type: str = "ivf"
+    flat_threshold: int = 50_000
     # Embedding cache shared by every generation (content-hash keyed).
     cache_dir: Path | None = None
     # Passage size band, in characters.
@@ -72,6 +77,10 @@ class Settings:
     answer_min_score: float = 0.0  # set from eval (see eval/RESULTS.md)
 
     @property
+    def milvus_target(self) -> str:
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+    @property
     def embedding_cache_dir(self) -> Path:
         return self.cache_dir or (self.data_dir / "cache")
 
@@ -86,7 +95,10 @@ def settings_from_env(**overrides) -> Settings:
         corpus_dir=Path(_env("KB_CORPUS_DIR", str(base.corpus_dir))),
         embedder=_env("KB_EMBEDDER", base.embedder),
         xling_embedder=os.environ.get("KB_XLING_EMBEDDER", base.xling_embedder).strip(),  # "" disables it
+        backend=_env("KB_BACKEND", base.backend),
+        milvus_uri=_env("KB_MILVUS_URI", base.milvus_uri),
         index_type=_env("KB_INDEX_TYPE", base.index_type),
+        flat_threshold=_env("KB_FLAT_THRESHOLD", base.flat_threshold),
         cache_dir=Path(os.environ["KB_CACHE_DIR"]) if os.environ.get("KB_CACHE_DIR") else None,
         min_chars=_env("KB_MIN_CHARS", base.min_chars),
         max_chars=_env("KB_MAX_CHARS", base.max_chars),
