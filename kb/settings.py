@@ -44,6 +44,8 @@ class Settings:
     # FAISS index type above `flat_threshold` passages: "ivf" or "hnsw" ("flat" keeps it exact always).
     index_type: str = "ivf"
     flat_threshold: int = 50_000
+    ivf_nprobe: int = 16           # inverted lists probed per search (more with a selective filter)
+    hnsw_ef: int = 64              # HNSW search beam
     # Embedding cache shared by every generation (content-hash keyed).
     cache_dir: Path | None = None
     # Passage size band, in characters.

@@ -176,7 +176,7 @@ def test_query_sets_are_well_formed_and_every_anchor_is_findable(kb, qset):
     langs = [q["lang"] for q in queries]
     assert abs(langs.count("en") - langs.count("zh")) <= 0.1 * len(queries)
     assert len({q["id"] for q in queries}) == len(queries)
-    texts = [squash(p["text"]) for p in kb.passages]
+    texts = [squash(p["text"]) for p in kb.iter_passages()]
     missing = []
     for q in queries:
         assert q["type"] != "other", q["id"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -114,6 +113,29 @@ class SearchBackend(ABC):
     def commit(self) -> dict:
         """Seal the generation's index; returns what the manifest records of it."""
         raise NotImplementedError(f"{self.name} reader is read-only")
+
+
+class IndexWriter(ABC):
+    """A generation's search index being written (what `open_writer` returns; a backend may also use
+    one SearchBackend class for both sides)."""
+
+    name: str = ""
+
+    @abstractmethod
+    def count(self, where: Where | None = None) -> int:
+        """Passages in the index so far (the filter is ignored)."""
+
+    @abstractmethod
+    def add(self, rows: list[Row], vectors: dict[str, np.ndarray]) -> None:
+        """Add passages; `vectors[space]` holds one unit vector per row, in order."""
+
+    @abstractmethod
+    def delete(self, doc_ids: list[str]) -> None:
+        """Remove every passage of these documents."""
+
+    @abstractmethod
+    def commit(self) -> dict:
+        """Seal the generation's index; returns what the manifest records of it."""
 
 
 def bm25_weights(tf: np.ndarray, df: np.ndarray, doc_len: np.ndarray, n: int, avg_len: float,
