@@ -18,8 +18,10 @@ switching to exact scoring of the allowed vectors when a filter leaves few of th
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
+import shutil
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -40,6 +42,18 @@ HNSW_M = 32
 
 def _space_file(space: str) -> str:
     return space.replace("/", "_").replace(":", "_")
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """np.save, with a short write on a full disk raised as the OSError it is (numpy's own says only
+    "N requested and M written", without an errno)."""
+    try:
+        np.save(path, array)
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        full = shutil.disk_usage(path.parent).free < array.nbytes + 2**16
+        raise OSError(errno.ENOSPC if full else errno.EIO, f"{path.name}: {exc}") from None
 
 
 def _tag_key(field: str, value) -> str:
@@ -173,8 +187,8 @@ class EmbeddedWriter(IndexWriter):
         names = np.array(list(self.terms), dtype=object)[used] if len(used) else []
         tf = sparse.csr_matrix((self.tf.data, remap[self.tf.indices].astype(np.int32), self.tf.indptr),
                                shape=(n, len(used)))
-        np.save(gen / "index-keys.npy", self.keys)
-        np.save(gen / "index-doc.npy", self.doc)
+        _save(gen / "index-keys.npy", self.keys)
+        _save(gen / "index-doc.npy", self.doc)
         used_docs = sorted(set(self.doc.tolist()))
         (gen / "index-docs.json").write_text(json.dumps(self.doc_names, ensure_ascii=False), encoding="utf-8")
         (gen / "index-terms.json").write_text(json.dumps({t: i for i, t in enumerate(names)}, ensure_ascii=False),
@@ -187,13 +201,13 @@ class EmbeddedWriter(IndexWriter):
                                lengths[coo.row], n, float(lengths.mean()) if n else 1.0)
         bm25 = sparse.csr_matrix((weights, (coo.col, coo.row)), shape=(len(used), n), dtype=np.float32)
         bm25.sort_indices()
-        np.save(gen / "index-bm25-data.npy", bm25.data)
-        np.save(gen / "index-bm25-indices.npy", bm25.indices.astype(np.int32))
-        np.save(gen / "index-bm25-indptr.npy", bm25.indptr.astype(np.int64))
+        _save(gen / "index-bm25-data.npy", bm25.data)
+        _save(gen / "index-bm25-indices.npy", bm25.indices.astype(np.int32))
+        _save(gen / "index-bm25-indptr.npy", bm25.indptr.astype(np.int64))
         np.savez(gen / "index-tags.npz", **{k: np.sort(v) for k, v in self.tags.items()})
         kinds = {}
         for space, vecs in self.spaces_.items():
-            np.save(gen / f"vectors-{_space_file(space)}.npy", np.ascontiguousarray(vecs, dtype=np.float32))
+            _save(gen / f"vectors-{_space_file(space)}.npy", np.ascontiguousarray(vecs, dtype=np.float32))
             kind = self._ann_kind(n)
             if kind != "flat":
                 index = build_ann(vecs, kind)
@@ -269,6 +283,19 @@ class EmbeddedReader(SearchBackend):
         self.vectors: dict[str, np.ndarray] = {}
         self.ann: dict[str, faiss.Index] = {}
         self.flat: dict[str, faiss.Index] = {}
+        try:
+            self._load_spaces(gen, meta)
+        except FileNotFoundError as exc:
+            raise IndexMismatch(f"generation {gen.name} has no {Path(exc.filename).name}: re-run `kb ingest`") from None
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise DamagedKnowledgeBase(f"the vectors of generation {gen.name} are unreadable "
+                                       f"({type(exc).__name__}: {str(exc)[:80]})") from None
+        self.meta = meta
+        self._masks: OrderedDict[Where, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._docs_with: OrderedDict[str, frozenset[int]] = OrderedDict()
+
+    def _load_spaces(self, gen: Path, meta: dict) -> None:
         for space in meta["spaces"]:
             vecs = np.load(gen / f"vectors-{_space_file(space)}.npy", mmap_mode="r")
             if vecs.shape[0] != self.n:
@@ -286,10 +313,6 @@ class EmbeddedReader(SearchBackend):
                     raise DamagedKnowledgeBase(f"the vector index of {space} in generation {gen.name} does not "
                                                "match its passages")
                 self.ann[space] = index
-        self.meta = meta
-        self._masks: OrderedDict[Where, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self._docs_with: OrderedDict[str, frozenset[int]] = OrderedDict()
 
     # ---------------------------------------------------------------- filters
     def _posting(self, field: str, value) -> np.ndarray:
