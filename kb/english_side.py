@@ -133,5 +133,10 @@ class EnglishSide:
         (企业 -> enterprise, enterprises, company... counts `enterpris` once, not twice)."""
         out: list[str] = []
         for _, ens in self.occurrences(text):
-            out += dict.fromkeys(t for en in ens for t in tokens(en))
+            out += dict.fromkeys(t for en in ens for t in _phrase_tokens(en))
         return out
+
+
+@lru_cache(maxsize=100_000)
+def _phrase_tokens(phrase: str) -> tuple[str, ...]:
+    return tuple(tokens(phrase))
