@@ -34,15 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kb import evaluate as ev  # noqa: E402
-from kb.embed import EmbeddingCache, make_embedder  # noqa: E402
-from kb.english_side import EnglishSide, tokens  # noqa: E402
-from kb.fusion import rrf  # noqa: E402
-from kb.gazetteer import gazetteer  # noqa: E402
-from kb.keyword import BM25Index, top_k  # noqa: E402
-from kb.search import KnowledgeBase  # noqa: E402
-from kb.settings import settings_from_env  # noqa: E402
-from kb.vocab import embedding_text  # noqa: E402
+from kb import evaluate as ev
+from kb.embed import EmbeddingCache, make_embedder
+from kb.english_side import EnglishSide, tokens
+from kb.fusion import rrf
+from kb.gazetteer import gazetteer
+from kb.keyword import BM25Index, top_k
+from kb.search import KnowledgeBase
+from kb.settings import settings_from_env
+from kb.vocab import embedding_text
 
 N = 100                                    # candidates per list, as the system's `candidates`
 WEIGHTS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)   # the lever list's RRF weight (w_bm25 = 1.0, w_dense = 0.2)
@@ -311,12 +311,14 @@ def main() -> None:
           "English recall@10 A -> B (p) |")
     print("|---|---|---|---|---|---|")
     for described, set_label, rows in summary:
-        def cell(sl, m):
-            r = rows[sl][m]
-            star = "**" if r["p"] < 0.05 and r["diff"] else ""
-            return f"{star}{r['a']:.3f} -> {r['b']:.3f} ({r['diff']:+.3f}, p = {r['p']:.3f}){star}"
-        print(f"| {described} | {set_label} | {cell('overall', 'ndcg@10')} | {cell('en', 'ndcg@10')} | "
-              f"{rows['zh']['ndcg@10']['b']:.3f} (unchanged) | {cell('en', 'recall@10')} |")
+        print(f"| {described} | {set_label} | {cell(rows['overall']['ndcg@10'])} | {cell(rows['en']['ndcg@10'])} | "
+              f"{rows['zh']['ndcg@10']['b']:.3f} (unchanged) | {cell(rows['en']['recall@10'])} |")
+
+
+def cell(r: dict) -> str:
+    """One compared figure: A -> B (B - A, p), bold when p < 0.05."""
+    star = "**" if r["p"] < 0.05 and r["diff"] else ""
+    return f"{star}{r['a']:.3f} -> {r['b']:.3f} ({r['diff']:+.3f}, p = {r['p']:.3f}){star}"
 
 
 if __name__ == "__main__":
