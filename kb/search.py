@@ -19,6 +19,7 @@ from kb import backends, store
 from kb.backends import Where
 from kb.catalog import Catalog, format_citation
 from kb.embed import make_embedder
+from kb.english_side import tokens as english_tokens
 from kb.errors import BadInput, IndexMismatch, UnknownFilterValue
 from kb.fusion import diversify, rrf
 from kb.gazetteer import gazetteer
@@ -193,6 +194,9 @@ class KnowledgeBase:
         lists: list[tuple[list[int], float]] = []
         if mode in ("hybrid", "bm25"):
             lists.append(([key for key, _ in self.index.keyword(self.keyword_weights(plan), n, where)], s.w_bm25))
+            if s.w_bm25_en and plan.lang == "en" and plan.translated:   # the passages' English side
+                english = dict.fromkeys(english_tokens(plan.original), 1.0)
+                lists.append(([key for key, _ in self.index.keyword(english, n, where, field="english")], s.w_bm25_en))
         if mode in ("hybrid", "dense"):
             dense = [(s.embedder, plan.dense_text, s.w_dense)]
             if s.w_dense_original and plan.lang == "en" and plan.translated:

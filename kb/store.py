@@ -29,7 +29,7 @@ DB_NAME = "kb.sqlite"
 MANIFEST = "manifest.json"
 JSON_COLUMNS = {"section", "pages", "domain", "region", "region_scope", "year", "instrument", "meta",
                 "sections", "values", "passages", "aliases", "attachments"}
-SCHEMA_VERSION = 3   # bump when a table changes: an older knowledge base is then rebuilt from its sources
+SCHEMA_VERSION = 4   # bump when a table changes: an older knowledge base is then rebuilt from its sources
 
 
 def _fsync_dir(path: Path) -> None:
@@ -309,7 +309,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             "page_start": int, "page_end": int, "start": int, "end": int, "prev_id": str, "next_id": str,
             "kind": str, "domain": str, "region": str, "region_scope": str, "year": str, "instrument": str,
             "doc_year": int, "doc_type": str, "pages_estimated": int, "content_hash": str,
-            "key": int, "tokens": str,   # the search index's key, and the keyword tokens it was built from
+            # the search index's key, and the keyword tokens it was built from (Chinese, and the English side)
+            "key": int, "tokens": str, "english": str,
         }, pk="id", foreign_keys=[("doc_id", "documents", "doc_id")])
         db["passages"].create_index(["doc_id", "seq"])
         db["passages"].create_index(["key"], unique=True)

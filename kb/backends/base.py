@@ -54,6 +54,7 @@ class Row:
     instrument: list[str] = field(default_factory=list)
     year: list[int] = field(default_factory=list)
     places: list[str] = field(default_factory=list)   # region scope plus every containing place
+    english: list[str] = field(default_factory=list)  # English-side tokens (kb/english_side.py), a second field
 
 
 Hits = list[tuple[int, float]]        # (passage key, score), best first
@@ -70,9 +71,10 @@ class SearchBackend(ABC):
         """Passages matching the filter (all without one)."""
 
     @abstractmethod
-    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
-        """BM25 over the tokens; `weights` maps a token to its query weight (1.0 for the user's own
-        words, less for translations and synonyms). Only passages with a positive score."""
+    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None, field: str = "text") -> Hits:
+        """BM25 over a keyword field: "text" (the passage's jieba tokens) or "english" (its English side);
+        `weights` maps a token to its query weight (1.0 for the user's own words, less for translations
+        and synonyms). Only passages with a positive score."""
 
     @abstractmethod
     def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:

@@ -62,6 +62,69 @@ def _tag_key(field: str, value) -> str:
 
 # ============================================================================ writing
 
+class KeywordField:
+    """Term counts of one keyword field (the Chinese tokens, or the English side) while a generation is
+    written, saved as `<prefix>terms.json`, `<prefix>tf.npz` and the BM25 arrays `<prefix>bm25-*.npy`."""
+
+    def __init__(self, prefix: str, folder: Path | None = None):
+        self.prefix = prefix
+        if folder is not None and (folder / f"{prefix}terms.json").exists():
+            self.terms: dict[str, int] = json.loads((folder / f"{prefix}terms.json").read_text(encoding="utf-8"))
+            self.tf = sparse.load_npz(folder / f"{prefix}tf.npz").tocsr()
+        else:
+            self.terms = {}
+            self.tf = sparse.csr_matrix((0, 0), dtype=np.int32)
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.tf = self.tf[rows]
+
+    def append(self, docs: list[list[str]]) -> None:
+        indptr, indices, data = [0], [], []
+        for tokens in docs:
+            counts: dict[int, int] = {}
+            for tok in tokens:
+                col = self.terms.setdefault(tok, len(self.terms))
+                counts[col] = counts.get(col, 0) + 1
+            indices.extend(counts)
+            data.extend(counts.values())
+            indptr.append(len(indices))
+        width = len(self.terms)
+        old = sparse.csr_matrix((self.tf.data, self.tf.indices, self.tf.indptr), shape=(self.tf.shape[0], width))
+        new = sparse.csr_matrix((np.array(data, np.int32), np.array(indices, np.int32), np.array(indptr)),
+                                shape=(len(docs), width))
+        self.tf = sparse.vstack([old, new], format="csr", dtype=np.int32)
+
+    def save(self, gen: Path, n: int) -> int:
+        """Writes the field; the vocabulary is compacted to the terms still in use. Returns its size."""
+        tf = self.tf
+        if tf.shape[0] != n:
+            tf = sparse.csr_matrix((n, len(self.terms)), dtype=np.int32)   # a field no row had (an old writer)
+        df = np.bincount(tf.indices, minlength=len(self.terms)) if n else np.zeros(len(self.terms), int)
+        used = np.nonzero(df)[0]
+        remap = np.full(len(self.terms), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        names = np.array(list(self.terms), dtype=object)[used] if len(used) else []
+        tf = sparse.csr_matrix((tf.data, remap[tf.indices].astype(np.int32), tf.indptr), shape=(n, len(used)))
+        p = self.prefix
+        (gen / f"{p}terms.json").write_text(json.dumps({t: i for i, t in enumerate(names)}, ensure_ascii=False),
+                                            encoding="utf-8")
+        sparse.save_npz(gen / f"{p}tf.npz", tf, compressed=False)
+        # BM25 weights, term x passage
+        lengths = np.asarray(tf.sum(axis=1)).ravel().astype(np.float32)
+        coo = tf.tocoo()
+        weights = bm25_weights(coo.data.astype(np.float32), df[used][coo.col].astype(np.float32),
+                               lengths[coo.row], n, float(lengths.mean()) if n else 1.0)
+        bm25 = sparse.csr_matrix((weights, (coo.col, coo.row)), shape=(len(used), n), dtype=np.float32)
+        bm25.sort_indices()
+        _save(gen / f"{p}bm25-data.npy", bm25.data)
+        _save(gen / f"{p}bm25-indices.npy", bm25.indices.astype(np.int32))
+        _save(gen / f"{p}bm25-indptr.npy", bm25.indptr.astype(np.int64))
+        return len(used)
+
+
+FIELDS = {"text": "index-", "english": "index-en-"}   # keyword field -> file prefix
+
+
 class EmbeddedWriter(IndexWriter):
     name = "embedded"
 
@@ -75,8 +138,7 @@ class EmbeddedWriter(IndexWriter):
             self.keys = np.zeros(0, np.int64)
             self.doc_names: list[str] = []
             self.doc = np.zeros(0, np.int32)
-            self.terms: dict[str, int] = {}
-            self.tf = sparse.csr_matrix((0, 0), dtype=np.int32)
+            self.fields = {name: KeywordField(prefix) for name, prefix in FIELDS.items()}
             self.tags: dict[str, np.ndarray] = {}
         self._new_rows: list[Row] = []
         self._new_vectors: dict[str, list[np.ndarray]] = {}
@@ -85,8 +147,7 @@ class EmbeddedWriter(IndexWriter):
         self.keys = np.load(previous / "index-keys.npy")
         self.doc_names = json.loads((previous / "index-docs.json").read_text(encoding="utf-8"))
         self.doc = np.load(previous / "index-doc.npy")
-        self.terms = json.loads((previous / "index-terms.json").read_text(encoding="utf-8"))
-        self.tf = sparse.load_npz(previous / "index-tf.npz").tocsr()
+        self.fields = {name: KeywordField(prefix, previous) for name, prefix in FIELDS.items()}
         with np.load(previous / "index-tags.npz") as z:
             self.tags = {k: z[k] for k in z.files}
         meta = json.loads((previous / "index-meta.json").read_text(encoding="utf-8"))
@@ -106,7 +167,8 @@ class EmbeddedWriter(IndexWriter):
         new_pos = np.cumsum(keep) - 1
         self.keys = self.keys[keep]
         self.doc = self.doc[keep]
-        self.tf = self.tf[np.nonzero(keep)[0]]
+        for f in self.fields.values():
+            f.keep(np.nonzero(keep)[0])
         for space, vecs in self.spaces_.items():
             self.spaces_[space] = vecs[keep]
         tags = {}
@@ -137,22 +199,8 @@ class EmbeddedWriter(IndexWriter):
         if len(self.keys) > 1 and not (np.diff(self.keys) > 0).all():
             raise ValueError("passage keys must be new and ascending")
         self.doc = np.concatenate([self.doc, np.array([doc_index[r.doc_id] for r in rows], np.int32)])
-        # term counts of the new rows
-        indptr, indices, data = [0], [], []
-        for r in rows:
-            counts: dict[int, int] = {}
-            for tok in r.tokens:
-                col = self.terms.setdefault(tok, len(self.terms))
-                counts[col] = counts.get(col, 0) + 1
-            indices.extend(counts)
-            data.extend(counts.values())
-            indptr.append(len(indices))
-        width = len(self.terms)
-        old = self.tf
-        old = sparse.csr_matrix((old.data, old.indices, old.indptr), shape=(old.shape[0], width))
-        new = sparse.csr_matrix((np.array(data, np.int32), np.array(indices, np.int32), np.array(indptr)),
-                                shape=(len(rows), width))
-        self.tf = sparse.vstack([old, new], format="csr", dtype=np.int32)
+        self.fields["text"].append([r.tokens for r in rows])
+        self.fields["english"].append([r.english for r in rows])
         # tag postings
         added: dict[str, list[int]] = {}
         for i, r in enumerate(rows, start=start):
@@ -179,31 +227,11 @@ class EmbeddedWriter(IndexWriter):
     def commit(self) -> dict:
         self._flush()
         gen, n = self.generation, len(self.keys)
-        # the vocabulary is compacted to the terms still in use
-        df = np.bincount(self.tf.indices, minlength=len(self.terms)) if n else np.zeros(len(self.terms), int)
-        used = np.nonzero(df)[0]
-        remap = np.full(len(self.terms), -1, np.int64)
-        remap[used] = np.arange(len(used))
-        names = np.array(list(self.terms), dtype=object)[used] if len(used) else []
-        tf = sparse.csr_matrix((self.tf.data, remap[self.tf.indices].astype(np.int32), self.tf.indptr),
-                               shape=(n, len(used)))
         _save(gen / "index-keys.npy", self.keys)
         _save(gen / "index-doc.npy", self.doc)
         used_docs = sorted(set(self.doc.tolist()))
         (gen / "index-docs.json").write_text(json.dumps(self.doc_names, ensure_ascii=False), encoding="utf-8")
-        (gen / "index-terms.json").write_text(json.dumps({t: i for i, t in enumerate(names)}, ensure_ascii=False),
-                                              encoding="utf-8")
-        sparse.save_npz(gen / "index-tf.npz", tf, compressed=False)
-        # BM25 weights, term x passage
-        lengths = np.asarray(tf.sum(axis=1)).ravel().astype(np.float32)
-        coo = tf.tocoo()
-        weights = bm25_weights(coo.data.astype(np.float32), df[used][coo.col].astype(np.float32),
-                               lengths[coo.row], n, float(lengths.mean()) if n else 1.0)
-        bm25 = sparse.csr_matrix((weights, (coo.col, coo.row)), shape=(len(used), n), dtype=np.float32)
-        bm25.sort_indices()
-        _save(gen / "index-bm25-data.npy", bm25.data)
-        _save(gen / "index-bm25-indices.npy", bm25.indices.astype(np.int32))
-        _save(gen / "index-bm25-indptr.npy", bm25.indptr.astype(np.int64))
+        terms = {name: f.save(gen, n) for name, f in self.fields.items()}
         np.savez(gen / "index-tags.npz", **{k: np.sort(v) for k, v in self.tags.items()})
         kinds = {}
         for space, vecs in self.spaces_.items():
@@ -214,7 +242,7 @@ class EmbeddedWriter(IndexWriter):
                 with open(gen / f"vectors-{_space_file(space)}.faiss", "wb") as fh:
                     fh.write(faiss.serialize_index(index).tobytes())
             kinds[space] = kind
-        meta = {"backend": "embedded", "passages": n, "terms": len(used), "documents": len(used_docs),
+        meta = {"backend": "embedded", "passages": n, "terms": terms, "documents": len(used_docs),
                 "spaces": list(self.spaces_), "ann": kinds}
         (gen / "index-meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         return meta
@@ -262,24 +290,19 @@ class EmbeddedReader(SearchBackend):
         try:
             meta = json.loads((gen / "index-meta.json").read_text(encoding="utf-8"))
             self.key_of = np.load(gen / "index-keys.npy")
-            self.terms: dict[str, int] = json.loads((gen / "index-terms.json").read_text(encoding="utf-8"))
-            data = np.load(gen / "index-bm25-data.npy", mmap_mode="r")
-            indices = np.load(gen / "index-bm25-indices.npy", mmap_mode="r")
-            indptr = np.load(gen / "index-bm25-indptr.npy", mmap_mode="r")
             with np.load(gen / "index-tags.npz") as z:
                 self.tags = {k: z[k] for k in z.files}
+            self.n = len(self.key_of)
+            self.fields = {name: self._open_field(gen, prefix) for name, prefix in FIELDS.items()}
         except FileNotFoundError as exc:
             raise IndexMismatch(f"generation {gen.name} has no embedded search index ({Path(exc.filename).name}): "
                                 "re-run `kb ingest`") from None
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DamagedKnowledgeBase(f"the search index of generation {gen.name} is unreadable "
                                        f"({type(exc).__name__})") from None
-        self.n = len(self.key_of)
-        if not isinstance(self.terms, dict) or not isinstance(meta, dict):
-            raise DamagedKnowledgeBase(f"the keyword index of generation {gen.name} is not a JSON object (damaged)")
-        if len(indptr) != len(self.terms) + 1 or (self.n and int(indices.max(initial=0)) >= self.n):
-            raise DamagedKnowledgeBase(f"the keyword index of generation {gen.name} does not match its passages")
-        self.bm25 = sparse.csr_matrix((data, indices, indptr), shape=(len(self.terms), max(self.n, 1)), copy=False)
+        if not isinstance(meta, dict):
+            raise DamagedKnowledgeBase(f"index-meta.json of generation {gen.name} is not a JSON object (damaged)")
+        self.terms, self.bm25 = self.fields["text"]
         self.vectors: dict[str, np.ndarray] = {}
         self.ann: dict[str, faiss.Index] = {}
         self.flat: dict[str, faiss.Index] = {}
@@ -294,6 +317,19 @@ class EmbeddedReader(SearchBackend):
         self._masks: OrderedDict[Where, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._docs_with: OrderedDict[str, frozenset[int]] = OrderedDict()
+
+    def _open_field(self, gen: Path, prefix: str) -> tuple[dict[str, int], sparse.csr_matrix]:
+        """A keyword field's vocabulary and its BM25 matrix (memory-mapped), checked against the passages."""
+        terms = json.loads((gen / f"{prefix}terms.json").read_text(encoding="utf-8"))
+        data = np.load(gen / f"{prefix}bm25-data.npy", mmap_mode="r")
+        indices = np.load(gen / f"{prefix}bm25-indices.npy", mmap_mode="r")
+        indptr = np.load(gen / f"{prefix}bm25-indptr.npy", mmap_mode="r")
+        if not isinstance(terms, dict):
+            raise DamagedKnowledgeBase(f"{prefix}terms.json in generation {gen.name} is not a JSON object (damaged)")
+        if len(indptr) != len(terms) + 1 or (self.n and int(indices.max(initial=0)) >= self.n):
+            raise DamagedKnowledgeBase(f"the keyword index {prefix}bm25 of generation {gen.name} does not match "
+                                       "its passages (damaged)")
+        return terms, sparse.csr_matrix((data, indices, indptr), shape=(len(terms), max(self.n, 1)), copy=False)
 
     def _load_spaces(self, gen: Path, meta: dict) -> None:
         for space in meta["spaces"]:
@@ -381,16 +417,17 @@ class EmbeddedReader(SearchBackend):
                     self._docs_with.popitem(last=False)
         return hit
 
-    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
+    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None, field: str = "text") -> Hits:
+        terms, matrix = self.fields[field]
         idx, w = [], []
         for term, weight in weights.items():
-            i = self.terms.get(term)
+            i = terms.get(term)
             if i is not None and weight > 0:
                 idx.append(i)
                 w.append(weight)
         if not idx or not self.n:
             return []
-        scores = np.asarray(self.bm25[idx].T @ np.array(w, dtype=np.float32)).ravel()
+        scores = np.asarray(matrix[idx].T @ np.array(w, dtype=np.float32)).ravel()[: self.n]
         m = self.mask(where)
         if m is not None:
             scores = np.where(m, scores, 0.0)
