@@ -75,14 +75,14 @@ class Catalog:
             self._connections.clear()
 
     # ---------------------------------------------------------------- passages
-    def passages(self, keys) -> dict[int, dict]:
-        """Passage rows by key (decoded), for the keys that exist."""
+    def passages(self, keys, columns: str = "*") -> dict[int, dict]:
+        """Passage rows by key (decoded), for the keys that exist; `columns` must include `key`."""
         keys = [int(k) for k in keys]
         out: dict[int, dict] = {}
         db = self._db()
         for i in range(0, len(keys), PASSAGE_BATCH):
             chunk = keys[i:i + PASSAGE_BATCH]
-            sql = f"SELECT * FROM passages WHERE key IN ({','.join('?' * len(chunk))})"
+            sql = f"SELECT {columns} FROM passages WHERE key IN ({','.join('?' * len(chunk))})"
             for r in self._rows(db, sql, chunk):
                 out[r["key"]] = store.decode_row(r)
         return out

@@ -33,6 +33,7 @@ MODES = ("hybrid", "bm25", "dense")
 FILTER_KEYS = ("kind", "domain", "region", "year", "instrument", "doc_year", "doc_type")
 VOCABULARY = {"kind": KINDS, "domain": DOMAINS, "instrument": INSTRUMENTS, "doc_type": DOC_TYPES}
 YEAR_RANGE = (1900, 2100)
+LIGHT_COLUMNS = "key, id, doc_id, kind, section, region, region_scope"   # for place boosts and diversity
 
 
 def _year(key: str, value) -> int | None:
@@ -222,11 +223,13 @@ class KnowledgeBase:
         plan = plan or self.plan(query, translate)  # callers that already planned the query pass it
         fused = self.fuse(self.rankings(plan, mode, self.where(filters)))
         boost = bool(plan.places) and filters.region is None
-        rows = self.catalog.passages([key for key, _ in (fused if boost or diverse else fused[:k])])
-        if boost:
-            fused = self._boost_places(fused, plan, rows)
-        if diverse:
-            fused = diversify(fused, lambda key: group_of(rows[key]), k)
+        if boost or diverse:   # what reordering needs of every candidate, the light columns only
+            light = self.catalog.passages([key for key, _ in fused], LIGHT_COLUMNS)
+            if boost:
+                fused = self._boost_places(fused, plan, light)
+            if diverse:
+                fused = diversify(fused, lambda key: group_of(light[key]), k)
+        rows = self.catalog.passages([key for key, _ in fused[:k]])
         hits = [self.catalog.hit(rows[key], score) for key, score in fused[:k]]
         return {"query": plan.original, "expanded": plan.expanded, "lang": plan.lang, "mode": mode,
                 "filters": filters.as_dict(), "results": hits}
