@@ -23,9 +23,12 @@ and with a region filter.
   FTS5 has column weights, no per-term weights: the terms are unweighted. Its bm25() idf is
   log((N - df + 0.5) / (df + 0.5)) floored at 1e-6, not log(1 + ...), so frequent terms weigh less.
 
-Prints a Markdown table: build seconds, keyword index size on disk, open seconds, RSS added by
-opening and after the queries, query p50/p95 (unfiltered and filtered), and overlap@10 with the
-embedded backend's top 10 (with the query's weights, and with every weight 1).
+Prints a Markdown table: build seconds, keyword index size on disk (embedded: the BM25 arrays and
+the vocabulary, not the term counts and tag postings it also keeps; bm25s: its saved folder; fts5:
+the database, tag table included), open seconds, RSS added by opening and after the queries, query
+p50/p95 (unfiltered and filtered), and overlap@10 with the embedded backend's top 10: with the
+query's weights (what search uses), with every weight 1 (the same computation without weights), and
+filtered.
 """
 from __future__ import annotations
 
