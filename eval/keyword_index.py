@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sqlite3
 import statistics
@@ -67,7 +66,7 @@ def rss_mib() -> float:
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def dir_mib(paths) -> float:
@@ -311,7 +310,7 @@ def overlap(a: list[list[int]], b: list[list[int]]) -> float | None:
 def run_child(candidate: str, out: Path, queries: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     child = subprocess.run([sys.executable, __file__, "--measure", candidate, str(out), str(queries)],
-                           capture_output=True, text=True, env=env)
+                           capture_output=True, text=True, env=env, check=False)
     if child.returncode != 0:
         raise SystemExit(f"measuring {candidate} failed: {child.stderr.strip().splitlines()[-1:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
@@ -343,6 +342,7 @@ def main() -> None:
         return
 
     import scale
+
     from kb.settings import settings_from_env
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="kb-kwindex-"))
@@ -355,10 +355,10 @@ def main() -> None:
         source.close()
         queries = work / "queries.json"
         queries.write_text(json.dumps(weights, ensure_ascii=False), encoding="utf-8")
-        lines = ["| passages | index | build s | index MiB | open s | RSS open MiB | RSS after MiB | p50 ms | "
-                 "p95 ms | filtered p50 ms | filtered p95 ms | overlap@10 (weighted) | overlap@10 (weights 1) "
-                 "| filtered overlap@10 |",
-                 "|" + "---|" * 14]
+        header = ("| passages | index | build s | index MiB | open s | RSS open MiB | RSS after MiB | p50 ms | "
+                  "p95 ms | filtered p50 ms | filtered p95 ms | overlap@10 (weighted) | overlap@10 (weights 1) "
+                  "| filtered overlap@10 |")
+        lines = [header, "|" + "---|" * 14]
         notes = []
         for n in args.passages:
             rows = synthetic_rows(n, material)
