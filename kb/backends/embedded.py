@@ -326,7 +326,10 @@ class EmbeddedReader(SearchBackend):
         indptr = np.load(gen / f"{prefix}bm25-indptr.npy", mmap_mode="r")
         if not isinstance(terms, dict):
             raise DamagedKnowledgeBase(f"{prefix}terms.json in generation {gen.name} is not a JSON object (damaged)")
-        if len(indptr) != len(terms) + 1 or (self.n and int(indices.max(initial=0)) >= self.n):
+        # every index in range: an out-of-range one would make the sparse product write out of bounds. It reads
+        # the whole file, which the manifest's checksum has just read too (so it is in the page cache)
+        if len(indptr) != len(terms) + 1 or len(indices) != len(data) \
+                or (self.n and len(indices) and int(indices.max()) >= self.n):
             raise DamagedKnowledgeBase(f"the keyword index {prefix}bm25 of generation {gen.name} does not match "
                                        "its passages (damaged)")
         return terms, sparse.csr_matrix((data, indices, indptr), shape=(len(terms), max(self.n, 1)), copy=False)
