@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ingest.split import sentences
-from ingest.structure import parse_heading
 from kb.gazetteer import Place, gazetteer
 from kb.gist import gist
 from kb.search import Filters, KnowledgeBase
+from kb.sentences import parse_heading, sentences
 from kb.text import fold, segmenter
 
 # Measured with eval/answer_threshold.py on the tuning split (eval/RESULTS.md, "Answers"): a question is
@@ -76,7 +75,7 @@ def concepts(kb: KnowledgeBase, plan) -> list[Concept]:
         for t in plan.terms:
             if t.source == "synonym":
                 add(t.en, fold(t.zh), "synonym")
-    n = len(kb.passages)
+    n = kb.passage_count
     max_idf = math.log(1 + (n + 0.5) / 0.5)
     for c in groups.values():   # a concept is as rare as the passages holding any of its forms
         df = len(frozenset().union(*(kb.docs_with(f) for f in c.forms)))
