@@ -40,11 +40,11 @@ def test_sentences_are_credited_to_the_place_they_name(kb):
     """In passages naming several cities, a sentence naming one city belongs to that city, not to the
     passage's first place."""
     checked = 0
-    for row, p in enumerate(kb.passages):
-        local = [r["name"] for r in p["region"] if r["level"] == "city"]
+    for hit in kb.iter_passages():
+        local = [r["name"] for r in hit["tags"]["region"] if r["level"] == "city"]
         if len(local) < 2:
             continue
-        for s in attributed_sentences([kb.hit(row, 0.0)]):
+        for s in attributed_sentences([hit]):
             cities = [q.name for q in s.named if q.level == "city"]
             if len(set(cities)) == 1 and all(gazetteer().contains(q.name, cities[0]) for q in s.named):
                 assert s.place is not None and s.place.name == cities[0], (s.text, s.place)
