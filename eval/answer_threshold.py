@@ -125,7 +125,7 @@ def main() -> None:
             w_use, t_use = in_use
             c_real, c_off = s_r[:, 1] + w_use * s_r[:, 0], s_o[:, 1] + w_use * s_o[:, 0]
             grid = sorted({round(t_use + d * 0.005, 4) for d in range(-6, 7)})
-            print(f"similarity + {w_use} x support (in use) | real answered | off-topic refused |\n|---|---|---|")
+            print(f"| threshold of similarity + {w_use} x support | real answered | off-topic refused |\n|---|---|---|")
             print("\n".join(curve_rows(c_real, c_off, grid, t_use)))
 
 
