@@ -17,14 +17,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sqlite3
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from kb.embed import EmbeddingCache
 from kb.gazetteer import Place, gazetteer
 from kb.gist import gist
 from kb.search import Filters, KnowledgeBase
@@ -125,40 +122,11 @@ def support(cs: list[Concept], hits: list[dict], power: float | None = None) -> 
                 for line in h["text"].split("\n") for s in sentences(line)), default=0.0)
 
 
-_caches: dict[str, EmbeddingCache | None] = {}
-_vectors: dict[tuple[str, str], np.ndarray] = {}
-_vectors_lock = threading.Lock()
-MAX_CACHED_VECTORS = 20000
-
-
 def _passage_vector(kb: KnowledgeBase, embedder, hit: dict) -> np.ndarray:
-    """The passage's vector as the index holds it: the embedding cache keyed by the text's hash (ingest filled
-    it), else embedded now (and cached); kept in memory afterwards."""
-    text = embedding_text(hit)
-    key = (embedder.key, EmbeddingCache.text_hash(text))
-    vec = _vectors.get(key)
-    if vec is not None:
-        return vec
-    path = kb.settings.embedding_cache_dir / "embeddings.sqlite"
-    with _vectors_lock:
-        if str(path) not in _caches:
-            try:
-                _caches[str(path)] = EmbeddingCache(path)
-            except (sqlite3.Error, OSError) as exc:
-                log.warning("warning: embedding cache %s unavailable (%s): passages are embedded per question",
-                            path, exc)
-                _caches[str(path)] = None
-        cache = _caches[str(path)]
-    try:
-        vec = cache.embed(embedder, [text])[0] if cache is not None else None
-    except (sqlite3.Error, OSError):
-        vec = None
+    """The passage's vector as the index holds it; embedded now when the backend does not hand it out."""
+    vec = kb.passage_vector(hit["id"], kb.settings.embedder)
     if vec is None:
-        vec = np.asarray(embedder.embed_passages([text])[0], dtype=np.float32)
-    with _vectors_lock:
-        if len(_vectors) >= MAX_CACHED_VECTORS:
-            _vectors.clear()
-        _vectors[key] = vec
+        vec = np.asarray(embedder.embed_passages([embedding_text(hit)])[0], dtype=np.float32)
     return vec
 
 

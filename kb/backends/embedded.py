@@ -448,6 +448,15 @@ class EmbeddedReader(SearchBackend):
     def spaces(self) -> list[str]:
         return list(self.vectors)
 
+    def vectors_of(self, space: str, keys: list[int]) -> np.ndarray | None:
+        if space not in self.vectors:
+            return None
+        keys = np.asarray(keys, dtype=np.int64)
+        pos = np.searchsorted(self.key_of, keys)
+        if len(keys) and (pos.max() >= self.n or (self.key_of[np.minimum(pos, self.n - 1)] != keys).any()):
+            return None
+        return np.asarray(self.vectors[space][pos], dtype=np.float32)
+
     def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:
         if space not in self.vectors:
             raise IndexMismatch(f"no vectors for {space!r} in this knowledge base: re-run `kb ingest`")
