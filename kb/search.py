@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,11 @@ class Filters:
         return {k: getattr(self, k) for k in FILTER_KEYS if getattr(self, k) is not None}
 
 
+def _close(index, catalog) -> None:
+    index.close()
+    catalog.close()
+
+
 class _Vocabulary:
     """The corpus vocabulary as the translator sees it: membership asked of the search index."""
 
@@ -109,6 +115,8 @@ class KnowledgeBase:
         self.catalog = Catalog(generation)
         self.documents_by_id = self.catalog.documents_by_id
         self.index = backends.open_reader(settings, generation, self.manifest)
+        # a knowledge base swapped out by a live reload is closed once its last request lets go of it
+        self._finalizer = weakref.finalize(self, _close, self.index, self.catalog)
         self.spaces = [spec for spec in built if spec in (settings.embedder, settings.xling_embedder)]
         self._docs_with_cache: dict[str, frozenset[int]] = {}
         self.translator = Translator(vocabulary=_Vocabulary(self.index), docs_with=self.docs_with,
@@ -134,8 +142,7 @@ class KnowledgeBase:
 
     def close(self) -> None:
         """Release the catalog's connections and the backend (a server connection for Milvus)."""
-        self.index.close()
-        self.catalog.close()
+        self._finalizer()
 
     def warm_up(self) -> "KnowledgeBase":
         """Load the models the search uses now (start-up), so no request pays for it."""
