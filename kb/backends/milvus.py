@@ -1,0 +1,895 @@
+"""The Milvus search backend: Milvus Lite inside the data directory, or a Milvus server or cluster.
+
+`KB_BACKEND=milvus`. `KB_MILVUS_URI` chooses where the index lives:
+- unset: Milvus Lite (the pure-Python engine of milvus-lite 3.x, driven through pymilvus like a server),
+  one Lite directory per generation, `generations/<g>/milvus.db`;
+- a path (not a URL): the same, one Lite directory per generation under that path (`<path>/<g>.db`);
+- `http(s)://host:19530` (or `tcp://`, `unix:`): one Milvus server or cluster for every generation.
+The pymilvus code is the same for both; only where a generation's collection lives differs.
+
+**One collection per generation, the switch an alias change.** A generation's passages are one collection,
+`kb_<h>_<generation>`, where `<h>` is a short hash of the data directory, so two data directories pointed
+at one server never share or drop each other's collections. An ingest writes a new collection next to the
+live one; `publish` then points the alias `kb_<h>` at it (one atomic `alter_alias`), for anything outside
+this program that reads "the live knowledge base". Our own readers open the collection their generation's
+manifest names, never the alias: a served generation's collection is never written again, and garbage
+collection (`drop`) refuses to drop the collection the alias points at.
+
+**Milvus Lite's process model, and the layout it forces.** milvus-lite 3.x holds an exclusive `flock` on
+its data directory while a client has it open (`DataDirLockedError` for a second process) and runs its
+gRPC adapter in a thread of the opening process. So an API server (reader) and `kb ingest` (writer) can
+never open the same Lite directory at the same time, and neither can two readers (`kb serve` and `kb ui`,
+or a test process and its server). Hence:
+- one Lite directory per generation: the writer alone opens the new generation's directory; it is sealed
+  (flushed, indexed, closed) by `commit` and never opened in place again;
+- every reader opens a private view of the sealed directory: hard links of its files (copies where the
+  file system has no hard links) in a folder of its own next to it, the lock file left out; the engine
+  only ever adds files there and replaces its small JSON files by rename, so the sealed files are not
+  written (tests/test_milvus.py checks the sealed directory is byte-identical after readers used it).
+  A reader keeps its files even if garbage collection removes the generation's folder under it;
+- a writer that starts from the previous generation copies its rows (query iterator, minus the deleted
+  documents) into the new collection, then adds: the same code on a server, and on Lite it keeps the
+  collection in one segment up to 100k passages (Lite scores BM25 per segment, see below);
+- the live swap stays what it is for the embedded backend: `CURRENT` names the generation (atomic
+  rename); on Lite each generation's directory also holds the alias, pointed at its collection at commit.
+
+**Keyword search and how Milvus's BM25 differs from ours.** Each passage carries two analysed text fields,
+each with Milvus's BM25 function into a sparse field (SPARSE_INVERTED_INDEX, metric BM25, k1 1.2, b 0.75
+as in `kb.keyword`):
+- `terms`: our own jieba tokens (domain dictionary, search-mode sub-words, stop words out), written as
+  text one token per word (characters outside \\w folded to `_`), analysed by the `whitespace` tokenizer
+  on a server and by `standard` (\\w+) on Milvus Lite, which has no whitespace tokenizer. `keyword()`
+  searches this field: same tokens, same idf formula log(1 + (N - df + 0.5) / (df + 0.5)), same k1 and b.
+  Weighted query terms: Milvus takes query *text*, and scores a query term by its count in the query
+  text (measured: repeating a token multiplies its contribution exactly), so a weight w is sent as
+  round(w * 4) repetitions (at least one): weights are kept to the nearest 1/4 (1.0, 0.5 and 0.25 exactly;
+  0.6 becomes 0.5, 0.35 becomes 0.25 — the order between weights is kept, up to ties). Milvus accepts
+  no query vector for a BM25 function field (and the sparse vectors it stores are hashed term counts).
+- `text`: the passage's search text analysed by Milvus's own jieba (`{"tokenizer": "jieba"}`): Milvus's
+  full-text search as Milvus users have it (`keyword_text`, and `hybrid`). Its dictionary is jieba's
+  default one (Milvus Lite calls the `jieba` package's global tokenizer in search mode; a server uses
+  jieba-rs), without our domain terms and without our stop words, so its tokens differ from ours.
+Differences that remain on `terms`: Milvus Lite keeps BM25 statistics (N, df, avgdl) per segment (a
+segment holds up to 100k passages or 128 MB; a server keeps them per collection), and deleted passages
+stay in a segment's statistics until compaction; a server's scores are its own float32 arithmetic. Milvus
+Lite returns a BM25 score as a negative distance: scores are read as their absolute value.
+
+**Term lookups.** `docs_with(token)` and `has_token(token)` are `text_match` filters on `terms`
+(`enable_match`), exact per token: `docs_with` pages through a query iterator (a single query returns at
+most 16,384 rows), `has_token` asks for one row. Both are cached per reader (the generation never
+changes); on Milvus Lite a text match scans the segment, on a server it uses Milvus's inverted index.
+
+**Limits.** A search returns at most 16,384 hits (Milvus's top-k limit): larger `k` are clamped.
+`count`, `keys` and `facets` with a filter read the matching rows' scalar fields (`count(*)` and query
+iterators): fine for a few hundred thousand passages on a server, slow on Lite at that size.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections import Counter, OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from kb.backends.base import LIST_TAGS, SCALAR_TAGS, Hits, Row, SearchBackend, Where
+from kb.errors import DamagedKnowledgeBase, IndexMismatch, KBError
+from kb.settings import Settings
+
+log = logging.getLogger("kb.milvus")
+
+NAME = "milvus"
+LITE_DIR = "milvus.db"          # a generation's Milvus Lite directory (pymilvus needs the .db ending)
+VIEWS_DIR = "milvus-open"       # readers' private views of it, beside it in the generation folder
+MAX_TOPK = 16_384               # Milvus's limit on a search's top-k and on one query's rows
+REPEAT = 4                      # a query weight w is sent as round(w * REPEAT) copies of the token
+BATCH = 1_000                   # rows per insert / per query-iterator page
+BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
+HNSW_PARAMS = {"M": 16, "efConstruction": 200}
+MAX_TEXT_BYTES = 65_535         # VARCHAR limit
+TAG_CAPACITY = {"domain": 256, "instrument": 256, "year": 256, "places": 1024}
+CONNECT_TIMEOUT = 10.0
+_SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
+_NON_WORD = re.compile(r"\W", re.UNICODE)
+
+
+class MilvusUnavailable(KBError):
+    """The Milvus server (or the Milvus Lite directory) cannot be reached or opened."""
+
+    hint = "start Milvus or point KB_MILVUS_URI at a running one (unset, it uses Milvus Lite in the data directory)"
+
+
+# ---------------------------------------------------------------- names and places
+
+def is_server(settings: Settings) -> bool:
+    return settings.milvus_target.startswith(_SERVER_SCHEMES)
+
+
+def data_dir_tag(settings: Settings) -> str:
+    """A short hash of the data directory: collection names of two data directories never clash."""
+    return hashlib.sha1(str(Path(settings.data_dir).resolve()).encode("utf-8")).hexdigest()[:8]
+
+
+def alias_name(settings: Settings) -> str:
+    return f"kb_{data_dir_tag(settings)}"
+
+
+def collection_name(settings: Settings, generation: Path) -> str:
+    return f"{alias_name(settings)}_{_NON_WORD.sub('_', generation.name)}"
+
+
+def space_field(spec: str) -> str:
+    """The dense vector field of an embedder spec (a field name is [A-Za-z_][A-Za-z0-9_]*)."""
+    readable = re.sub(r"[^A-Za-z0-9]", "_", spec)[:32]
+    return f"v_{readable}_{hashlib.sha1(spec.encode('utf-8')).hexdigest()[:6]}"
+
+
+def lite_dir(settings: Settings, generation: Path) -> Path:
+    """A generation's Milvus Lite directory: inside the generation, or under an explicit Lite path."""
+    if settings.milvus_uri:
+        return Path(settings.milvus_uri) / f"{generation.name}.db"
+    return generation / LITE_DIR
+
+
+def term_text(tokens: list[str]) -> str:
+    """Our tokens as text one analyser word each (whitespace-separated, only \\w characters)."""
+    return " ".join(_NON_WORD.sub("_", t.lower()) for t in tokens if t)
+
+
+def query_text(weights: dict[str, float]) -> str:
+    """Weighted query terms as the query text Milvus's BM25 takes: a term counts once per copy."""
+    words = []
+    for token, w in weights.items():
+        word = term_text([token])
+        if word and w > 0:
+            words.extend([word] * max(1, round(w * REPEAT)))
+    return " ".join(words)
+
+
+def where_expr(where: Where | None) -> str:
+    """A filter as a Milvus boolean expression ("" for none); values are quoted as JSON strings."""
+    if where is None:
+        return ""
+    parts = []
+    for name in ("kind", "doc_type"):
+        value = getattr(where, name)
+        if value is not None:
+            parts.append(f"{name} == {json.dumps(str(value), ensure_ascii=False)}")
+    if where.doc_year is not None:
+        parts.append(f"doc_year == {int(where.doc_year)}")
+    for name, field_name in (("domain", "domain"), ("instrument", "instrument"), ("place", "places")):
+        value = getattr(where, name)
+        if value is not None:
+            parts.append(f"array_contains({field_name}, {json.dumps(str(value), ensure_ascii=False)})")
+    if where.year is not None:
+        parts.append(f"array_contains(year, {int(where.year)})")
+    return " and ".join(parts)
+
+
+def _clip(text: str, limit: int = MAX_TEXT_BYTES) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+# ---------------------------------------------------------------- errors
+
+def _milvus_error(exc: BaseException, where: str) -> KBError:
+    """A pymilvus / Milvus Lite failure as one named line."""
+    if isinstance(exc, KBError):
+        return exc
+    text = " ".join(str(getattr(exc, "message", "") or exc).split())[:300]
+    low = text.lower()
+    name = type(exc).__name__
+    if "locked" in low or name == "DataDirLockedError":
+        return MilvusUnavailable(f"{where}: the Milvus Lite directory is held by another process ({text})",
+                                 hint="Milvus Lite serves one process per directory: stop the other process")
+    if ("unavailable" in low or "fail connecting" in low or "connect" in low or "deadline" in low
+            or "timeout" in low or name in ("MilvusUnavailableException", "ConnectError")):
+        return MilvusUnavailable(f"{where}: Milvus is unreachable ({text})")
+    if "not exist" in low or "not found" in low or "can't find" in low:
+        return DamagedKnowledgeBase(f"{where}: {text}")
+    return KBError(f"{where}: Milvus failed ({name}: {text})",
+                   hint="check the Milvus server's log, or re-run `kb ingest`")
+
+
+class _Guard:
+    """`with _Guard("what"):` turns any Milvus failure into a one-line KBError."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, KBError) or not isinstance(exc, Exception):
+            return False
+        raise _milvus_error(exc, self.where) from None
+
+
+# ---------------------------------------------------------------- connections
+
+def _quiet_lite_iterator(record: logging.LogRecord) -> bool:
+    """pymilvus warns on every query iterator that Milvus Lite gives no MVCC timestamp (it reads its
+    latest state, which for a sealed collection is the only one): that warning is left out."""
+    return "mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_quiet_lite_iterator)
+
+
+def _quiet_jieba() -> None:
+    try:
+        import jieba
+        jieba.setLogLevel(logging.WARNING)
+    except ImportError:     # the jieba analyser then fails with its own install hint
+        pass
+
+
+def _connect(uri: str, where: str):
+    """A MilvusClient; Milvus Lite's own logging of a failed start is kept out of the user's way."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError:
+        raise KBError("the Milvus backend needs pymilvus", hint="pip install 'pymilvus[milvus-lite]' jieba") from None
+    _quiet_jieba()
+    lite_log = logging.getLogger("milvus_lite.server_manager")
+    level = lite_log.level
+    lite_log.setLevel(logging.CRITICAL)
+    try:
+        with _Guard(where):
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+    finally:
+        lite_log.setLevel(level)
+
+
+def _release_lite(path: Path) -> None:
+    """Stop the in-process Milvus Lite server of a directory, releasing its lock."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return
+    server_manager_instance.release_server(str(path))
+
+
+def _close(client, lite: Path | None) -> None:
+    try:
+        client.close()
+    except Exception:   # closing must never fail a caller; the server is released below
+        log.debug("closing a Milvus client failed", exc_info=True)
+    if lite is not None:
+        _release_lite(lite)
+
+
+# ---------------------------------------------------------------- reader views (Milvus Lite)
+
+_VIEWS: set[Path] = set()
+_VIEWS_LOCK = threading.Lock()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_views(root: Path) -> None:
+    """Remove views left by processes that died (their names start with the pid)."""
+    if not root.is_dir():
+        return
+    for view in root.iterdir():
+        pid = view.name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(view, ignore_errors=True)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Hard-link (copy where links are refused) every file of a sealed Lite directory but its lock."""
+    for folder, dirs, files in os.walk(src):
+        rel = Path(folder).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if rel == Path(".") and name == "LOCK":
+                continue
+            try:
+                os.link(Path(folder) / name, dst / rel / name)
+            except OSError:
+                shutil.copy2(Path(folder) / name, dst / rel / name)
+
+
+def _open_view(sealed: Path) -> Path:
+    """A private view of a sealed Lite directory for one reader: beside it, or in the temp folder
+    when the data directory is read-only."""
+    if not (sealed / "collections").is_dir():
+        raise DamagedKnowledgeBase(f"the Milvus Lite index {sealed} is missing or incomplete: re-run `kb ingest`")
+    name = f"{os.getpid()}-{os.urandom(4).hex()}.db"
+    roots = [sealed.parent / VIEWS_DIR, Path(tempfile.gettempdir()) / f"kb-{VIEWS_DIR}"]
+    last: OSError | None = None
+    for root in roots:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            _clean_views(root)
+            view = root / name
+            _link_tree(sealed, view)
+        except OSError as exc:
+            last = exc
+            shutil.rmtree(root / name, ignore_errors=True)
+            continue
+        with _VIEWS_LOCK:
+            _VIEWS.add(view)
+        return view
+    raise MilvusUnavailable(f"cannot prepare a reader's view of {sealed}: {last}")
+
+
+def _drop_view(view: Path) -> None:
+    _release_lite(view)
+    shutil.rmtree(view, ignore_errors=True)
+    with _VIEWS_LOCK:
+        _VIEWS.discard(view)
+
+
+@atexit.register
+def _drop_views_at_exit() -> None:
+    with _VIEWS_LOCK:
+        views = list(_VIEWS)
+    for view in views:
+        _drop_view(view)
+
+
+# ---------------------------------------------------------------- schema
+
+def _schema(client, spaces: dict[str, dict], terms_tokenizer: str):
+    from pymilvus import DataType, Function, FunctionType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.INT64, is_primary=True)
+    schema.add_field("doc_id", DataType.VARCHAR, max_length=512)
+    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params={"tokenizer": "jieba"})
+    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
+                     enable_match=True, analyzer_params={"tokenizer": terms_tokenizer})
+    schema.add_field("text_bm25", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("terms_bm25", DataType.SPARSE_FLOAT_VECTOR)
+    for name in ("kind", "doc_type"):
+        schema.add_field(name, DataType.VARCHAR, max_length=256)
+    schema.add_field("doc_year", DataType.INT64, nullable=True)
+    for name in ("domain", "instrument", "places"):
+        schema.add_field(name, DataType.ARRAY, element_type=DataType.VARCHAR,
+                         max_capacity=TAG_CAPACITY[name], max_length=256)
+    schema.add_field("year", DataType.ARRAY, element_type=DataType.INT64, max_capacity=TAG_CAPACITY["year"])
+    for space in spaces.values():
+        schema.add_field(space["field"], DataType.FLOAT_VECTOR, dim=int(space["dim"]))
+    for source in ("text", "terms"):
+        schema.add_function(Function(name=f"{source}_bm25_fn", function_type=FunctionType.BM25,
+                                     input_field_names=[source], output_field_names=[f"{source}_bm25"]))
+    return schema
+
+
+def _index_params(client, spaces: dict[str, dict], rows: int, flat_threshold: int):
+    params = client.prepare_index_params()
+    for source in ("text", "terms"):
+        params.add_index(field_name=f"{source}_bm25", index_type="SPARSE_INVERTED_INDEX",
+                         metric_type="BM25", params=dict(BM25_PARAMS))
+    for space in spaces.values():
+        if rows > flat_threshold:
+            params.add_index(field_name=space["field"], index_type="HNSW", metric_type="IP",
+                             params=dict(HNSW_PARAMS))
+        else:
+            params.add_index(field_name=space["field"], index_type="FLAT", metric_type="IP")
+    return params
+
+
+def _row_record(row: Row, vectors: dict[str, np.ndarray], i: int, spaces: dict[str, dict]) -> dict:
+    record = {
+        "key": int(row.key), "doc_id": row.doc_id, "text": _clip(row.text or ""),
+        "terms": _clip(term_text(row.tokens)), "kind": row.kind or "", "doc_type": row.doc_type or "",
+        "doc_year": None if row.doc_year is None else int(row.doc_year),
+        "domain": list(row.domain), "instrument": list(row.instrument), "places": list(row.places),
+        "year": [int(y) for y in row.year],
+    }
+    for name, cap in TAG_CAPACITY.items():
+        if len(record[name]) > cap:
+            raise IndexMismatch(f"passage {row.key} has {len(record[name])} {name} values; the Milvus "
+                                f"schema holds {cap}")
+    for spec, space in spaces.items():
+        record[space["field"]] = vectors[spec][i].astype(np.float32, copy=False).tolist()
+    return record
+
+
+# ---------------------------------------------------------------- the backend
+
+class MilvusBackend(SearchBackend):
+    """One generation's collection, read (any number of threads) or written (one ingest)."""
+
+    name = NAME
+
+    def __init__(self, client, collection: str, spaces: dict[str, dict], where: str,
+                 lite: Path | None, view: bool, terms_tokenizer: str):
+        self.client = client
+        self.collection = collection
+        self._spaces = spaces                 # spec -> {"field": name, "dim": int}
+        self.where = where                    # for messages: "generation g... (Milvus at ...)"
+        self._lite = lite                     # the Lite directory this process opened (None on a server)
+        self._view = view                     # True: a reader's private view, removed on close
+        self.terms_tokenizer = terms_tokenizer
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------ helpers
+    def _guard(self, what: str) -> _Guard:
+        return _Guard(f"{what} on {self.where}")
+
+    def _cached(self, key, compute, size: int = 4096):
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = compute()
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+        return value
+
+    def _iterate(self, expr: str, fields: list[str]):
+        """Every row matching `expr`, in pages (a single query is limited to 16,384 rows)."""
+        with self._guard("reading passages"):
+            it = self.client.query_iterator(self.collection, batch_size=BATCH, filter=expr,
+                                            output_fields=fields)
+            try:
+                while True:
+                    page = it.next()
+                    if not page:
+                        break
+                    yield from page
+            finally:
+                it.close()
+
+    def _hits(self, result, absolute: bool) -> Hits:
+        hits = []
+        for hit in (result[0] if result else []):
+            score = float(hit["distance"])
+            key = hit.get("id", hit.get("key"))
+            score = abs(score) if absolute else score
+            hits.append((int(key), score))
+        return hits
+
+    def spaces(self) -> list[str]:
+        return sorted(self._spaces)
+
+    # ------------------------------------------------------------ reading
+    def count(self, where: Where | None = None) -> int:
+        def compute():
+            with self._guard("counting passages"):
+                res = self.client.query(self.collection, filter=where_expr(where), output_fields=["count(*)"])
+            return int(res[0]["count(*)"])
+        return self._cached(("count", where), compute)
+
+    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
+        text = query_text(weights)
+        if not text or k <= 0:
+            return []
+        with self._guard("keyword search"):
+            res = self.client.search(self.collection, data=[text], anns_field="terms_bm25",
+                                     limit=min(k, MAX_TOPK), filter=where_expr(where), output_fields=[],
+                                     search_params={"metric_type": "BM25"})
+        return [(key, score) for key, score in self._hits(res, absolute=True) if score > 0]
+
+    def keyword_text(self, text: str, k: int, where: Where | None = None) -> Hits:
+        """Milvus's own full-text search: the raw query text through Milvus's jieba analyser."""
+        if not text.strip() or k <= 0:
+            return []
+        with self._guard("full-text search"):
+            res = self.client.search(self.collection, data=[text], anns_field="text_bm25",
+                                     limit=min(k, MAX_TOPK), filter=where_expr(where), output_fields=[],
+                                     search_params={"metric_type": "BM25"})
+        return [(key, score) for key, score in self._hits(res, absolute=True) if score > 0]
+
+    def _space(self, space: str) -> dict:
+        if space not in self._spaces:
+            raise IndexMismatch(f"{self.where} holds no vectors for {space!r} (it has "
+                                f"{', '.join(sorted(self._spaces)) or 'none'}): re-run `kb ingest`")
+        return self._spaces[space]
+
+    def _dense_params(self, k: int) -> dict:
+        return {"metric_type": "IP", "params": {"ef": max(64, min(k, MAX_TOPK))}}
+
+    def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:
+        info = self._space(space)
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if q.shape[0] != int(info["dim"]):
+            raise IndexMismatch(f"a {q.shape[0]}-dim query for the {info['dim']}-dim space {space!r}")
+        if k <= 0:
+            return []
+        with self._guard("vector search"):
+            res = self.client.search(self.collection, data=[q.tolist()], anns_field=info["field"],
+                                     limit=min(k, MAX_TOPK), filter=where_expr(where), output_fields=[],
+                                     search_params=self._dense_params(k))
+        return self._hits(res, absolute=False)
+
+    def hybrid(self, weights: dict[str, float], queries: dict[str, np.ndarray], k: int,
+               where: Where | None = None, rrf_k: int = 60) -> Hits:
+        """Optional extra: Milvus's own `hybrid_search` (BM25 over our tokens plus each dense space) fused
+        by its `RRFRanker`. The knowledge base fuses above the interface; this is Milvus's equivalent."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        expr = where_expr(where)
+        limit = min(max(k, 1), MAX_TOPK)
+        reqs = []
+        text = query_text(weights)
+        if text:
+            reqs.append(AnnSearchRequest(data=[text], anns_field="terms_bm25", limit=limit,
+                                         param={"metric_type": "BM25"}, expr=expr or None))
+        for space, q in queries.items():
+            info = self._space(space)
+            reqs.append(AnnSearchRequest(data=[np.asarray(q, dtype=np.float32).reshape(-1).tolist()],
+                                         anns_field=info["field"], limit=limit,
+                                         param=self._dense_params(limit), expr=expr or None))
+        if not reqs or k <= 0:
+            return []
+        with self._guard("hybrid search"):
+            res = self.client.hybrid_search(self.collection, reqs=reqs, ranker=RRFRanker(rrf_k),
+                                            limit=limit, output_fields=[])
+        return self._hits(res, absolute=False)
+
+    def keys(self, where: Where | None = None) -> np.ndarray:
+        def compute():
+            keys = np.fromiter((int(r["key"]) for r in self._iterate(where_expr(where), ["key"])), dtype=np.int64)
+            keys.sort()
+            keys.setflags(write=False)
+            return keys
+        return self._cached(("keys", where), compute, size=64)
+
+    def facets(self, where: Where | None = None) -> dict[str, dict]:
+        def compute():
+            counts = {name: Counter() for name in SCALAR_TAGS + LIST_TAGS}
+            for r in self._iterate(where_expr(where), list(SCALAR_TAGS + LIST_TAGS)):
+                for name in SCALAR_TAGS:
+                    if r.get(name) not in (None, ""):
+                        counts[name][r[name]] += 1
+                for name in LIST_TAGS:
+                    counts[name].update(set(r.get(name) or ()))
+            return {name: dict(c) for name, c in counts.items()}
+        return self._cached(("facets", where), compute, size=256)
+
+    def docs_with(self, token: str) -> frozenset[int]:
+        word = term_text([token])
+        if not word or " " in word:
+            return frozenset()
+        expr = f"text_match(terms, {json.dumps(word, ensure_ascii=False)})"
+        return self._cached(("docs", word),
+                            lambda: frozenset(int(r["key"]) for r in self._iterate(expr, ["key"])), size=1024)
+
+    def has_token(self, token: str) -> bool:
+        word = term_text([token])
+        if not word or " " in word:
+            return False
+        expr = f"text_match(terms, {json.dumps(word, ensure_ascii=False)})"
+
+        def compute():
+            with self._guard("a term lookup"):
+                return bool(self.client.query(self.collection, filter=expr, output_fields=["key"], limit=1))
+        return self._cached(("has", word), compute, size=65_536)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._view and self._lite is not None:
+            _close(self.client, None)
+            _drop_view(self._lite)
+        else:
+            _close(self.client, self._lite)
+
+    # ------------------------------------------------------------ writing
+    # (A writer is a MilvusWriter; these raise on a reader.)
+
+
+class MilvusWriter(MilvusBackend):
+    """A new generation's collection. Rows of the previous generation are copied lazily (at the first
+    add or at commit), without the documents deleted before that."""
+
+    def __init__(self, client, collection: str, spaces: dict[str, dict], where: str, lite: Path | None,
+                 terms_tokenizer: str, settings: Settings, generation: Path,
+                 previous: tuple | None):
+        super().__init__(client, collection, spaces, where, lite, False, terms_tokenizer)
+        self.settings = settings
+        self.generation = generation
+        self._previous = previous            # (client, collection, lite dir or None, view?) to copy from
+        self._excluded: set[str] = set()     # documents deleted before the copy
+        self._created = False
+        self.rows = 0
+
+    def _ensure_collection(self) -> None:
+        if self._created:
+            return
+        with self._guard("creating the collection"):
+            if self.client.has_collection(self.collection):
+                self.client.drop_collection(self.collection)
+            self.client.create_collection(self.collection, schema=_schema(self.client, self._spaces,
+                                                                        self.terms_tokenizer))
+        self._created = True
+        self._copy_previous()
+
+    def _copy_previous(self) -> None:
+        if self._previous is None:
+            return
+        client, collection, lite, view = self._previous
+        self._previous = None
+        fields = ["key", "doc_id", "text", "terms", "kind", "doc_type", "doc_year", *LIST_TAGS,
+                  *(s["field"] for s in self._spaces.values())]
+        excluded = sorted(self._excluded)
+        expr = f"doc_id not in {json.dumps(excluded, ensure_ascii=False)}" if excluded else ""
+        try:
+            with _Guard(f"copying the previous generation's collection {collection}"):
+                it = client.query_iterator(collection, batch_size=BATCH, filter=expr, output_fields=fields)
+                try:
+                    while True:
+                        page = it.next()
+                        if not page:
+                            break
+                        batch = []
+                        for r in page:
+                            rec = {f: r.get(f) for f in fields}
+                            for s in self._spaces.values():
+                                rec[s["field"]] = [float(x) for x in rec[s["field"]]]
+                            batch.append(rec)
+                        with self._guard("inserting passages"):
+                            self.client.insert(self.collection, batch)
+                        self.rows += len(batch)
+                finally:
+                    it.close()
+        finally:
+            if view and lite is not None:
+                _close(client, None)
+                _drop_view(lite)
+            elif client is not self.client:
+                _close(client, lite)
+
+    def delete(self, doc_ids: list[str]) -> None:
+        doc_ids = [d for d in dict.fromkeys(doc_ids) if d]
+        if not doc_ids:
+            return
+        if not self._created:
+            self._excluded.update(doc_ids)
+            return
+        for i in range(0, len(doc_ids), BATCH):
+            chunk = doc_ids[i:i + BATCH]
+            with self._guard("deleting passages"):
+                res = self.client.delete(self.collection,
+                                         filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
+            self.rows -= int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
+
+    def add(self, rows: list[Row], vectors: dict[str, np.ndarray]) -> None:
+        if not rows:
+            return
+        if not self._created and not self._spaces:
+            self._spaces = {spec: {"field": space_field(spec), "dim": int(np.asarray(v).shape[1])}
+                            for spec, v in sorted(vectors.items())}
+        if set(vectors) != set(self._spaces):
+            raise IndexMismatch(f"vectors for {', '.join(sorted(vectors)) or 'no space'}; the collection holds "
+                                f"{', '.join(sorted(self._spaces)) or 'none'}: the embedders changed, rebuild "
+                                f"the knowledge base from scratch")
+        for spec, v in vectors.items():
+            shape = np.asarray(v).shape
+            if len(shape) != 2 or shape[0] != len(rows) or shape[1] != int(self._spaces[spec]["dim"]):
+                raise IndexMismatch(f"{spec}: vectors of shape {shape} for {len(rows)} passages of "
+                                    f"{self._spaces[spec]['dim']} dimensions")
+        self._ensure_collection()
+        for i in range(0, len(rows), BATCH):
+            batch = [_row_record(row, vectors, j, self._spaces)
+                     for j, row in enumerate(rows[i:i + BATCH], start=i)]
+            with self._guard("inserting passages"):
+                self.client.insert(self.collection, batch)
+        self.rows += len(rows)
+
+    def commit(self) -> dict:
+        self._ensure_collection()
+        with self._guard("sealing the collection"):
+            self.client.flush(self.collection)
+            rows = int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+            self.client.create_index(self.collection,
+                                     _index_params(self.client, self._spaces, rows, self.settings.flat_threshold))
+            if self._lite is not None:     # a Lite directory carries its own alias, set before it is sealed
+                _point_alias(self.client, alias_name(self.settings), self.collection)
+        record = {
+            "backend": NAME, "collection": self.collection, "alias": alias_name(self.settings),
+            "target": "lite" if self._lite is not None else self.settings.milvus_target,
+            "spaces": self._spaces, "terms_tokenizer": self.terms_tokenizer, "passages": rows,
+            "dense_index": "HNSW" if rows > self.settings.flat_threshold else "FLAT",
+        }
+        self.close()
+        return record
+
+
+def _alias_target(client, alias: str) -> str | None:
+    """The collection an alias points at, or None (asked without describe_alias, which logs an error
+    when the alias does not exist)."""
+    for name in client.list_collections():
+        if alias in client.list_aliases(collection_name=name).get("aliases", []):
+            return name
+    return None
+
+
+def _point_alias(client, alias: str, collection: str) -> None:
+    if _alias_target(client, alias) is not None:
+        client.alter_alias(collection_name=collection, alias=alias)
+    else:
+        client.create_alias(collection_name=collection, alias=alias)
+
+
+# ---------------------------------------------------------------- the factory's functions
+
+def _index_record(manifest: dict | None, generation: Path) -> dict:
+    record = (manifest or {}).get("index")
+    if not isinstance(record, dict) or record.get("backend") != NAME or not record.get("collection"):
+        raise IndexMismatch(f"generation {generation.name} has no Milvus index (built with the "
+                            f"{(record or {}).get('backend', 'embedded') if isinstance(record, dict) else 'embedded'} "
+                            f"backend?)", hint="rebuild the knowledge base with KB_BACKEND=milvus (`kb ingest`)")
+    return record
+
+
+def _open_sealed(settings: Settings, generation: Path, record: dict, what: str):
+    """(client, lite view or None) for a sealed generation's collection."""
+    where = f"generation {generation.name}"
+    if record.get("target") == "lite":
+        view = _open_view(lite_dir(settings, generation))
+        try:
+            client = _connect(str(view), f"opening {what} of {where} (Milvus Lite)")
+        except BaseException:
+            _drop_view(view)
+            raise
+        return client, view, f"{where} (Milvus Lite)"
+    if not is_server(settings):
+        raise IndexMismatch(f"{where} was built on the Milvus server {record.get('target')}, but KB_MILVUS_URI "
+                            f"names Milvus Lite", hint="set KB_MILVUS_URI to the server, or re-run `kb ingest`")
+    uri = settings.milvus_target
+    client = _connect(uri, f"opening {what} of {where} (Milvus at {uri})")
+    return client, None, f"{where} (Milvus at {uri})"
+
+
+def open_reader(settings: Settings, generation: Path, manifest: dict) -> MilvusBackend:
+    """A sealed generation's collection, loaded for searching."""
+    record = _index_record(manifest, generation)
+    client, view, where = _open_sealed(settings, generation, record, "the index")
+    reader = MilvusBackend(client, record["collection"], dict(record.get("spaces") or {}), where, view,
+                           view is not None, record.get("terms_tokenizer", "standard"))
+    try:
+        with reader._guard("loading the collection"):
+            if not client.has_collection(record["collection"]):
+                raise DamagedKnowledgeBase(f"the collection {record['collection']} of {where} is missing: "
+                                           f"re-run `kb ingest`")
+            client.load_collection(record["collection"])
+    except BaseException:
+        reader.close()
+        raise
+    return reader
+
+
+def _terms_tokenizer(client, probe: str) -> str:
+    """`whitespace` where the server has it (Milvus 2.5+); `standard` (\\w+) on Milvus Lite, whose only
+    other tokenizer is jieba. Our token text holds only \\w characters and spaces: both split it alike
+    (a server's standard tokenizer would split Chinese into characters, hence the probe)."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.INT64, is_primary=True)
+    schema.add_field("terms", DataType.VARCHAR, max_length=64, enable_analyzer=True,
+                     analyzer_params={"tokenizer": "whitespace"})
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    try:
+        if client.has_collection(probe):
+            client.drop_collection(probe)
+        client.create_collection(probe, schema=schema)
+    except Exception:      # Milvus Lite rejects the tokenizer
+        return "standard"
+    client.drop_collection(probe)
+    return "whitespace"
+
+
+def _drop_orphans(settings: Settings, client) -> None:
+    """Collections of this data directory whose generation folder is gone (a killed ingest's)."""
+    prefix = alias_name(settings) + "_"
+    gens = Path(settings.data_dir) / "generations"
+    alive = {_NON_WORD.sub("_", g.name) for g in gens.iterdir()} if gens.is_dir() else set()
+    live = _alias_target(client, alias_name(settings))
+    for name in client.list_collections():
+        if name.startswith(prefix) and name[len(prefix):] not in alive and name != live:
+            client.drop_collection(name)
+
+
+def open_writer(settings: Settings, generation: Path, previous: Path | None,
+                previous_manifest: dict | None) -> MilvusWriter:
+    """A new generation's collection, to be filled from the previous generation's (or empty)."""
+    prev_record = _index_record(previous_manifest, previous) if previous is not None else None
+    name = collection_name(settings, generation)
+    if is_server(settings):
+        uri = settings.milvus_target
+        where = f"generation {generation.name} (Milvus at {uri})"
+        client = _connect(uri, f"opening {where}")
+        lite = None
+        with _Guard(f"preparing {where}"):
+            _drop_orphans(settings, client)
+            tokenizer = _terms_tokenizer(client, f"{alias_name(settings)}_probe")
+    else:
+        lite = lite_dir(settings, generation)
+        if lite.exists():                   # a killed ingest's leftovers in a fresh generation folder
+            shutil.rmtree(lite)
+        lite.parent.mkdir(parents=True, exist_ok=True)
+        where = f"generation {generation.name} (Milvus Lite)"
+        client = _connect(str(lite), f"opening {where}")
+        tokenizer = "standard"
+    spaces = dict((prev_record or {}).get("spaces") or {})
+    source = None
+    if prev_record is not None:
+        if prev_record.get("terms_tokenizer", tokenizer) != tokenizer:
+            raise IndexMismatch(f"the previous generation's terms were analysed with "
+                                f"{prev_record.get('terms_tokenizer')}, this Milvus uses {tokenizer}",
+                                hint="rebuild the knowledge base from scratch (`kb ingest`)")
+        if lite is None and prev_record.get("target") == "lite" or lite is not None and prev_record.get("target") != "lite":
+            raise IndexMismatch("the previous generation lives on another Milvus (Lite or server)",
+                                hint="rebuild the knowledge base from scratch (`kb ingest`)")
+        if lite is None:
+            with _Guard(f"opening the previous generation {previous.name}"):
+                if not client.has_collection(prev_record["collection"]):
+                    raise DamagedKnowledgeBase(f"the collection {prev_record['collection']} of generation "
+                                               f"{previous.name} is missing: re-run `kb ingest`")
+                client.load_collection(prev_record["collection"])
+            source = (client, prev_record["collection"], None, False)
+        else:
+            prev_client, prev_view, _ = _open_sealed(settings, previous, prev_record, "the previous index")
+            with _Guard(f"opening the previous generation {previous.name}"):
+                prev_client.load_collection(prev_record["collection"])
+            source = (prev_client, prev_record["collection"], prev_view, True)
+    return MilvusWriter(client, name, spaces, where, lite, tokenizer, settings, generation, source)
+
+
+def publish(settings: Settings, generation: Path, manifest: dict) -> None:
+    """Point the data directory's alias at the generation's collection (on a server: one atomic alias
+    change). On Milvus Lite every generation's directory already holds its alias, set at commit, and
+    `CURRENT` is the switch."""
+    record = _index_record(manifest, generation)
+    if record.get("target") == "lite":
+        return
+    uri = settings.milvus_target
+    client = _connect(uri, f"publishing generation {generation.name} (Milvus at {uri})")
+    try:
+        with _Guard(f"publishing generation {generation.name} (Milvus at {uri})"):
+            if not client.has_collection(record["collection"]):
+                raise DamagedKnowledgeBase(f"the collection {record['collection']} of generation "
+                                           f"{generation.name} is missing: re-run `kb ingest`")
+            _point_alias(client, record.get("alias") or alias_name(settings), record["collection"])
+    finally:
+        _close(client, None)
+
+
+def drop(settings: Settings, generation: Path, manifest: dict) -> None:
+    """Release what a removed generation holds: its Lite directory, or its collection on the server
+    (never the one the alias points at)."""
+    record = (manifest or {}).get("index")
+    if not isinstance(record, dict) or record.get("backend") != NAME:
+        return
+    if record.get("target") == "lite":
+        shutil.rmtree(lite_dir(settings, generation), ignore_errors=True)
+        return
+    uri = settings.milvus_target
+    client = _connect(uri, f"dropping generation {generation.name} (Milvus at {uri})")
+    try:
+        with _Guard(f"dropping generation {generation.name} (Milvus at {uri})"):
+            live = _alias_target(client, record.get("alias") or alias_name(settings))
+            if record["collection"] != live and client.has_collection(record["collection"]):
+                client.drop_collection(record["collection"])
+    finally:
+        _close(client, None)
