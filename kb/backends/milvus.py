@@ -43,7 +43,8 @@ as in `kb.keyword`):
   Weighted query terms: Milvus takes query *text*, and scores a query term by its count in the query
   text (measured: repeating a token multiplies its contribution exactly), so a weight w is sent as
   round(w * 4) repetitions (at least one): weights are kept to the nearest 1/4 (1.0, 0.5 and 0.25 exactly;
-  0.6 becomes 0.5, 0.35 becomes 0.25 — the order between weights is kept, up to ties). Milvus accepts
+  0.6 becomes 0.5, 0.35 becomes 0.25 — the order between weights is kept, up to ties); scores are divided
+  by 4 again, so they are on our BM25's scale (equal to it, tests/test_milvus.py checks). Milvus accepts
   no query vector for a BM25 function field (and the sparse vectors it stores are hashed term counts).
 - `text`: the passage's search text analysed by Milvus's own jieba (`{"tokenizer": "jieba"}`): Milvus's
   full-text search as Milvus users have it (`keyword_text`, and `hybrid`). Its dictionary is jieba's
@@ -222,7 +223,17 @@ def _quiet_lite_iterator(record: logging.LogRecord) -> bool:
     return "mvccTs" not in record.getMessage()
 
 
+def _quiet_lite_timestamp(record: logging.LogRecord) -> bool:
+    """In-process Milvus Lite logs a traceback for every query iterator's AllocTimestamp call, an RPC
+    it does not implement (pymilvus then uses its own clock): that log is left out."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(exc, NotImplementedError) and "Method not implemented" in record.getMessage())
+
+
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_quiet_lite_iterator)
+logging.getLogger("grpc._server").addFilter(_quiet_lite_timestamp)
+logging.getLogger("pymilvus.decorators").addFilter(
+    lambda record: "unknown tokenizer type: 'whitespace'" not in record.getMessage())   # the probe below
 
 
 def _quiet_jieba() -> None:
@@ -376,15 +387,21 @@ def _schema(client, spaces: dict[str, dict], terms_tokenizer: str):
     return schema
 
 
+def _build_params(params: dict) -> dict:
+    """Index build parameters both flat (how pymilvus 3 sends them, and Milvus reads them) and nested
+    under "params" (how Milvus Lite 3.2 reads them: it ignores the flat ones, so BM25 ran with k1 1.5)."""
+    return {**params, "params": dict(params)}
+
+
 def _index_params(client, spaces: dict[str, dict], rows: int, flat_threshold: int):
     params = client.prepare_index_params()
     for source in ("text", "terms"):
         params.add_index(field_name=f"{source}_bm25", index_type="SPARSE_INVERTED_INDEX",
-                         metric_type="BM25", params=dict(BM25_PARAMS))
+                         metric_type="BM25", params=_build_params(BM25_PARAMS))
     for space in spaces.values():
         if rows > flat_threshold:
             params.add_index(field_name=space["field"], index_type="HNSW", metric_type="IP",
-                             params=dict(HNSW_PARAMS))
+                             params=_build_params(HNSW_PARAMS))
         else:
             params.add_index(field_name=space["field"], index_type="FLAT", metric_type="IP")
     return params
@@ -485,7 +502,7 @@ class MilvusBackend(SearchBackend):
             res = self.client.search(self.collection, data=[text], anns_field="terms_bm25",
                                      limit=min(k, MAX_TOPK), filter=where_expr(where), output_fields=[],
                                      search_params={"metric_type": "BM25"})
-        return [(key, score) for key, score in self._hits(res, absolute=True) if score > 0]
+        return [(key, score / REPEAT) for key, score in self._hits(res, absolute=True) if score > 0]
 
     def keyword_text(self, text: str, k: int, where: Where | None = None) -> Hits:
         """Milvus's own full-text search: the raw query text through Milvus's jieba analyser."""
@@ -658,6 +675,15 @@ class MilvusWriter(MilvusBackend):
             elif client is not self.client:
                 _close(client, lite)
 
+    def close(self) -> None:
+        if self._previous is not None:       # a writer abandoned before it copied anything
+            client, _, lite, view = self._previous
+            self._previous = None
+            if view and lite is not None:
+                _close(client, None)
+                _drop_view(lite)
+        super().close()
+
     def delete(self, doc_ids: list[str]) -> None:
         doc_ids = [d for d in dict.fromkeys(doc_ids) if d]
         if not doc_ids:
@@ -782,13 +808,15 @@ def _terms_tokenizer(client, probe: str) -> str:
     """`whitespace` where the server has it (Milvus 2.5+); `standard` (\\w+) on Milvus Lite, whose only
     other tokenizer is jieba. Our token text holds only \\w characters and spaces: both split it alike
     (a server's standard tokenizer would split Chinese into characters, hence the probe)."""
-    from pymilvus import DataType
+    from pymilvus import DataType, Function, FunctionType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("key", DataType.INT64, is_primary=True)
-    schema.add_field("terms", DataType.VARCHAR, max_length=64, enable_analyzer=True,
+    schema.add_field("terms", DataType.VARCHAR, max_length=64, enable_analyzer=True, enable_match=True,
                      analyzer_params={"tokenizer": "whitespace"})
-    schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+    schema.add_field("terms_bm25", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="terms_bm25_fn", function_type=FunctionType.BM25,
+                                 input_field_names=["terms"], output_field_names=["terms_bm25"]))
     try:
         if client.has_collection(probe):
             client.drop_collection(probe)
