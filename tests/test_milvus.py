@@ -21,7 +21,7 @@ import pytest
 
 from kb.backends import milvus as M
 from kb.backends.base import Row, Where
-from kb.errors import DamagedKnowledgeBase, IndexMismatch, KBError
+from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
 from kb.keyword import BM25Index
 from kb.settings import PROJECT_ROOT, Settings
 
@@ -166,12 +166,14 @@ def test_real_passages_keyword_parity(tmp_path):
     seg = segmenter()
     rows = [Row(key=100 + i, doc_id=f"r{i // 10}", tokens=seg.tokens(ln), text=ln, kind="passage",
                 doc_type="report", doc_year=2024) for i, ln in enumerate(lines)]
-    vectors = np.eye(len(rows), 8, dtype=np.float32) + 0.01
+    vectors = np.random.default_rng(4).normal(size=(len(rows), 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    settings = _settings(tmp_path / "data")
+    settings = _settings(tmp_path / "data", flat_threshold=20)      # above it: HNSW, as a large corpus gets
     manifest = _build(settings, "g1", rows, vectors, batches=1)
+    assert manifest["index"]["dense_index"] == "HNSW"
     reader = M.open_reader(settings, settings.data_dir / "generations" / "g1", manifest)
     try:
+        assert [reader.vector(SPACE, vectors[i], 1)[0][0] for i in range(len(rows))] == [r.key for r in rows]
         for i in (3, 17, 31):
             words = seg.words(lines[i])[:4]
             weights = {w: (1.0 if n % 2 == 0 else 0.5) for n, w in enumerate(words)}
@@ -348,7 +350,7 @@ def test_bad_state_is_one_line(lite, tmp_path):
         M.open_reader(settings, lite["gen"], broken)
     assert "\n" not in err.value.one_line()
     down = _settings(tmp_path / "d2", milvus_uri="http://127.0.0.1:9")
-    with pytest.raises(M.MilvusUnavailable) as err:
+    with pytest.raises(BackendUnavailable) as err:
         M.open_writer(down, tmp_path / "d2" / "generations" / "g1", None, None)
     assert "unreachable" in err.value.one_line() and "\n" not in err.value.one_line()
     assert isinstance(err.value, KBError)

@@ -81,7 +81,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.backends.base import LIST_TAGS, SCALAR_TAGS, Hits, Row, SearchBackend, Where
-from kb.errors import DamagedKnowledgeBase, IndexMismatch, KBError
+from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
 from kb.settings import Settings
 
 log = logging.getLogger("kb.milvus")
@@ -99,12 +99,6 @@ TAG_CAPACITY = {"domain": 256, "instrument": 256, "year": 256, "places": 1024}
 CONNECT_TIMEOUT = 10.0
 _SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 _NON_WORD = re.compile(r"\W", re.UNICODE)
-
-
-class MilvusUnavailable(KBError):
-    """The Milvus server (or the Milvus Lite directory) cannot be reached or opened."""
-
-    hint = "start Milvus or point KB_MILVUS_URI at a running one (unset, it uses Milvus Lite in the data directory)"
 
 
 # ---------------------------------------------------------------- names and places
@@ -189,15 +183,15 @@ def _milvus_error(exc: BaseException, where: str) -> KBError:
     low = text.lower()
     name = type(exc).__name__
     if "locked" in low or name == "DataDirLockedError":
-        return MilvusUnavailable(f"{where}: the Milvus Lite directory is held by another process ({text})",
+        return BackendUnavailable(f"{where}: the Milvus Lite directory is held by another process ({text})",
                                  hint="Milvus Lite serves one process per directory: stop the other process")
     if ("unavailable" in low or "fail connecting" in low or "connect" in low or "deadline" in low
-            or "timeout" in low or name in ("MilvusUnavailableException", "ConnectError")):
-        return MilvusUnavailable(f"{where}: Milvus is unreachable ({text})")
+            or "timeout" in low or name in ("BackendUnavailableException", "ConnectError")):
+        return BackendUnavailable(f"{where}: Milvus is unreachable ({text})")
     if "not exist" in low or "not found" in low or "can't find" in low:
         return DamagedKnowledgeBase(f"{where}: {text}")
-    return KBError(f"{where}: Milvus failed ({name}: {text})",
-                   hint="check the Milvus server's log, or re-run `kb ingest`")
+    return BackendUnavailable(f"{where}: Milvus failed ({name}: {text})",
+                              hint="check the Milvus server's log, or re-run `kb ingest`")
 
 
 class _Guard:
@@ -340,7 +334,7 @@ def _open_view(sealed: Path) -> Path:
         with _VIEWS_LOCK:
             _VIEWS.add(view)
         return view
-    raise MilvusUnavailable(f"cannot prepare a reader's view of {sealed}: {last}")
+    raise BackendUnavailable(f"cannot prepare a reader's view of {sealed}: {last}")
 
 
 def _drop_view(view: Path) -> None:
@@ -393,13 +387,19 @@ def _build_params(params: dict) -> dict:
     return {**params, "params": dict(params)}
 
 
-def _index_params(client, spaces: dict[str, dict], rows: int, flat_threshold: int):
+def _dense_index(rows: int, flat_threshold: int) -> str:
+    """Exact (FLAT) up to the flat threshold, HNSW above it, as the embedded backend does."""
+    return "HNSW" if rows > flat_threshold else "FLAT"
+
+
+def _index_params(client, spaces: dict[str, dict], dense: str, sparse: bool = True):
     params = client.prepare_index_params()
-    for source in ("text", "terms"):
-        params.add_index(field_name=f"{source}_bm25", index_type="SPARSE_INVERTED_INDEX",
-                         metric_type="BM25", params=_build_params(BM25_PARAMS))
+    if sparse:
+        for source in ("text", "terms"):
+            params.add_index(field_name=f"{source}_bm25", index_type="SPARSE_INVERTED_INDEX",
+                             metric_type="BM25", params=_build_params(BM25_PARAMS))
     for space in spaces.values():
-        if rows > flat_threshold:
+        if dense == "HNSW":
             params.add_index(field_name=space["field"], index_type="HNSW", metric_type="IP",
                              params=_build_params(HNSW_PARAMS))
         else:
@@ -619,31 +619,33 @@ class MilvusWriter(MilvusBackend):
     add or at commit), without the documents deleted before that."""
 
     def __init__(self, client, collection: str, spaces: dict[str, dict], where: str, lite: Path | None,
-                 terms_tokenizer: str, settings: Settings, generation: Path,
-                 previous: tuple | None):
+                 terms_tokenizer: str, settings: Settings, previous: tuple | None, expected: int):
         super().__init__(client, collection, spaces, where, lite, False, terms_tokenizer)
         self.settings = settings
-        self.generation = generation
-        self._previous = previous            # (client, collection, lite dir or None, view?) to copy from
+        self._previous = previous            # (client, collection, lite view or None) to copy from
         self._excluded: set[str] = set()     # documents deleted before the copy
         self._created = False
-        self.rows = 0
+        self._dense = _dense_index(expected, settings.flat_threshold)
 
     def _ensure_collection(self) -> None:
+        """Create the collection with its indexes and load it (a server searches, queries and deletes
+        only in a loaded collection), then copy the previous generation's rows."""
         if self._created:
             return
         with self._guard("creating the collection"):
             if self.client.has_collection(self.collection):
                 self.client.drop_collection(self.collection)
-            self.client.create_collection(self.collection, schema=_schema(self.client, self._spaces,
-                                                                        self.terms_tokenizer))
+            self.client.create_collection(self.collection,
+                                          schema=_schema(self.client, self._spaces, self.terms_tokenizer),
+                                          index_params=_index_params(self.client, self._spaces, self._dense))
+            self.client.load_collection(self.collection)
         self._created = True
         self._copy_previous()
 
     def _copy_previous(self) -> None:
         if self._previous is None:
             return
-        client, collection, lite, view = self._previous
+        client, collection, view = self._previous
         self._previous = None
         fields = ["key", "doc_id", "text", "terms", "kind", "doc_type", "doc_year", *LIST_TAGS,
                   *(s["field"] for s in self._spaces.values())]
@@ -665,23 +667,20 @@ class MilvusWriter(MilvusBackend):
                             batch.append(rec)
                         with self._guard("inserting passages"):
                             self.client.insert(self.collection, batch)
-                        self.rows += len(batch)
                 finally:
                     it.close()
         finally:
-            if view and lite is not None:
+            if view is not None:
                 _close(client, None)
-                _drop_view(lite)
-            elif client is not self.client:
-                _close(client, lite)
+                _drop_view(view)
 
     def close(self) -> None:
         if self._previous is not None:       # a writer abandoned before it copied anything
-            client, _, lite, view = self._previous
+            client, _, view = self._previous
             self._previous = None
-            if view and lite is not None:
+            if view is not None:
                 _close(client, None)
-                _drop_view(lite)
+                _drop_view(view)
         super().close()
 
     def delete(self, doc_ids: list[str]) -> None:
@@ -694,9 +693,7 @@ class MilvusWriter(MilvusBackend):
         for i in range(0, len(doc_ids), BATCH):
             chunk = doc_ids[i:i + BATCH]
             with self._guard("deleting passages"):
-                res = self.client.delete(self.collection,
-                                         filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
-            self.rows -= int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
+                self.client.delete(self.collection, filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
 
     def add(self, rows: list[Row], vectors: dict[str, np.ndarray]) -> None:
         if not rows:
@@ -719,34 +716,38 @@ class MilvusWriter(MilvusBackend):
                      for j, row in enumerate(rows[i:i + BATCH], start=i)]
             with self._guard("inserting passages"):
                 self.client.insert(self.collection, batch)
-        self.rows += len(rows)
 
     def commit(self) -> dict:
         self._ensure_collection()
         with self._guard("sealing the collection"):
             self.client.flush(self.collection)
             rows = int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
-            self.client.create_index(self.collection,
-                                     _index_params(self.client, self._spaces, rows, self.settings.flat_threshold))
+            dense = _dense_index(rows, self.settings.flat_threshold)
+            if dense != self._dense and self._spaces:      # the generation crossed the flat threshold
+                self.client.release_collection(self.collection)
+                for space in self._spaces.values():
+                    self.client.drop_index(self.collection, space["field"])
+                self.client.create_index(self.collection, _index_params(self.client, self._spaces, dense, False))
+                self.client.load_collection(self.collection)
+                self._dense = dense
             if self._lite is not None:     # a Lite directory carries its own alias, set before it is sealed
                 _point_alias(self.client, alias_name(self.settings), self.collection)
         record = {
             "backend": NAME, "collection": self.collection, "alias": alias_name(self.settings),
             "target": "lite" if self._lite is not None else self.settings.milvus_target,
             "spaces": self._spaces, "terms_tokenizer": self.terms_tokenizer, "passages": rows,
-            "dense_index": "HNSW" if rows > self.settings.flat_threshold else "FLAT",
+            "dense_index": self._dense,
         }
         self.close()
         return record
 
 
 def _alias_target(client, alias: str) -> str | None:
-    """The collection an alias points at, or None (asked without describe_alias, which logs an error
-    when the alias does not exist)."""
-    for name in client.list_collections():
-        if alias in client.list_aliases(collection_name=name).get("aliases", []):
-            return name
-    return None
+    """The collection an alias points at, or None (listed first: describe_alias logs an error for an
+    alias that does not exist)."""
+    if alias not in client.list_aliases().get("aliases", []):
+        return None
+    return client.describe_alias(alias).get("collection_name")
 
 
 def _point_alias(client, alias: str, collection: str) -> None:
@@ -842,46 +843,60 @@ def open_writer(settings: Settings, generation: Path, previous: Path | None,
                 previous_manifest: dict | None) -> MilvusWriter:
     """A new generation's collection, to be filled from the previous generation's (or empty)."""
     prev_record = _index_record(previous_manifest, previous) if previous is not None else None
-    name = collection_name(settings, generation)
-    if is_server(settings):
-        uri = settings.milvus_target
-        where = f"generation {generation.name} (Milvus at {uri})"
-        client = _connect(uri, f"opening {where}")
-        lite = None
-        with _Guard(f"preparing {where}"):
-            _drop_orphans(settings, client)
-            tokenizer = _terms_tokenizer(client, f"{alias_name(settings)}_probe")
-    else:
+    target = settings.milvus_target if is_server(settings) else "lite"
+    if prev_record is not None and prev_record.get("target") != target:
+        raise IndexMismatch(f"the previous generation {previous.name} is on another Milvus "
+                            f"({prev_record.get('target')}, now {target})",
+                            hint="rebuild the knowledge base from scratch (`kb ingest`)")
+    if target == "lite":
         lite = lite_dir(settings, generation)
         if lite.exists():                   # a killed ingest's leftovers in a fresh generation folder
             shutil.rmtree(lite)
         lite.parent.mkdir(parents=True, exist_ok=True)
+        if settings.milvus_uri:             # Lite directories outside the generations: remove orphans
+            gens = Path(settings.data_dir) / "generations"
+            for old in lite.parent.glob("*.db"):
+                if not (gens / old.stem).exists():
+                    shutil.rmtree(old, ignore_errors=True)
         where = f"generation {generation.name} (Milvus Lite)"
         client = _connect(str(lite), f"opening {where}")
-        tokenizer = "standard"
-    spaces = dict((prev_record or {}).get("spaces") or {})
+    else:
+        lite = None
+        where = f"generation {generation.name} (Milvus at {target})"
+        client = _connect(target, f"opening {where}")
     source = None
-    if prev_record is not None:
-        if prev_record.get("terms_tokenizer", tokenizer) != tokenizer:
-            raise IndexMismatch(f"the previous generation's terms were analysed with "
-                                f"{prev_record.get('terms_tokenizer')}, this Milvus uses {tokenizer}",
-                                hint="rebuild the knowledge base from scratch (`kb ingest`)")
-        if lite is None and prev_record.get("target") == "lite" or lite is not None and prev_record.get("target") != "lite":
-            raise IndexMismatch("the previous generation lives on another Milvus (Lite or server)",
-                                hint="rebuild the knowledge base from scratch (`kb ingest`)")
+    try:
         if lite is None:
+            with _Guard(f"preparing {where}"):
+                _drop_orphans(settings, client)
+                tokenizer = _terms_tokenizer(client, f"{alias_name(settings)}_probe")
+        else:
+            tokenizer = "standard"
+        if prev_record is not None:
+            if prev_record.get("terms_tokenizer", tokenizer) != tokenizer:
+                raise IndexMismatch(f"the previous generation's terms were analysed with "
+                                    f"{prev_record.get('terms_tokenizer')}, this Milvus uses {tokenizer}",
+                                    hint="rebuild the knowledge base from scratch (`kb ingest`)")
+            if lite is None:
+                prev_client, prev_view = client, None
+            else:
+                prev_client, prev_view, _ = _open_sealed(settings, previous, prev_record, "the previous index")
+            source = (prev_client, prev_record["collection"], prev_view)
             with _Guard(f"opening the previous generation {previous.name}"):
-                if not client.has_collection(prev_record["collection"]):
+                if not prev_client.has_collection(prev_record["collection"]):
                     raise DamagedKnowledgeBase(f"the collection {prev_record['collection']} of generation "
                                                f"{previous.name} is missing: re-run `kb ingest`")
-                client.load_collection(prev_record["collection"])
-            source = (client, prev_record["collection"], None, False)
-        else:
-            prev_client, prev_view, _ = _open_sealed(settings, previous, prev_record, "the previous index")
-            with _Guard(f"opening the previous generation {previous.name}"):
                 prev_client.load_collection(prev_record["collection"])
-            source = (prev_client, prev_record["collection"], prev_view, True)
-    return MilvusWriter(client, name, spaces, where, lite, tokenizer, settings, generation, source)
+    except BaseException:
+        if source is not None and source[2] is not None:
+            _close(source[0], None)
+            _drop_view(source[2])
+        _close(client, lite)
+        raise
+    spaces = dict((prev_record or {}).get("spaces") or {})
+    expected = int((prev_record or {}).get("passages") or 0)
+    return MilvusWriter(client, collection_name(settings, generation), spaces, where, lite, tokenizer,
+                        settings, source, expected)
 
 
 def publish(settings: Settings, generation: Path, manifest: dict) -> None:
