@@ -393,17 +393,21 @@ def _dense_index(rows: int, flat_threshold: int) -> str:
 
 
 def _index_params(client, spaces: dict[str, dict], dense: str, sparse: bool = True):
+    """Indexes named `<field>_idx` (Milvus Lite's DropIndex finds an index only by that name, and
+    drops every index of the collection when it does not)."""
     params = client.prepare_index_params()
     if sparse:
-        for source in ("text", "terms"):
-            params.add_index(field_name=f"{source}_bm25", index_type="SPARSE_INVERTED_INDEX",
-                             metric_type="BM25", params=_build_params(BM25_PARAMS))
+        for field_name in ("text_bm25", "terms_bm25"):
+            params.add_index(field_name=field_name, index_name=f"{field_name}_idx",
+                             index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                             params=_build_params(BM25_PARAMS))
     for space in spaces.values():
+        name = f"{space['field']}_idx"
         if dense == "HNSW":
-            params.add_index(field_name=space["field"], index_type="HNSW", metric_type="IP",
-                             params=_build_params(HNSW_PARAMS))
+            params.add_index(field_name=space["field"], index_name=name, index_type="HNSW",
+                             metric_type="IP", params=_build_params(HNSW_PARAMS))
         else:
-            params.add_index(field_name=space["field"], index_type="FLAT", metric_type="IP")
+            params.add_index(field_name=space["field"], index_name=name, index_type="FLAT", metric_type="IP")
     return params
 
 
@@ -726,7 +730,7 @@ class MilvusWriter(MilvusBackend):
             if dense != self._dense and self._spaces:      # the generation crossed the flat threshold
                 self.client.release_collection(self.collection)
                 for space in self._spaces.values():
-                    self.client.drop_index(self.collection, space["field"])
+                    self.client.drop_index(self.collection, f"{space['field']}_idx")
                 self.client.create_index(self.collection, _index_params(self.client, self._spaces, dense, False))
                 self.client.load_collection(self.collection)
                 self._dense = dense
