@@ -241,6 +241,20 @@ def test_docs_with_and_has_token(lite):
     assert not reader.has_token("无废") and not reader.has_token("")     # whole tokens only
 
 
+def test_docs_with_beyond_one_search(lite, monkeypatch):
+    """A token in more passages than one search returns is paged through a text_match filter."""
+    rows = lite["rows"]
+    monkeypatch.setattr(M, "MAX_TOPK", 5)
+    reader = M.open_reader(lite["settings"], lite["gen"], lite["manifest"])     # a fresh cache
+    try:
+        for token in ("无废城市", "塑料"):
+            want = frozenset(r.key for r in rows if token in r.tokens)
+            assert len(want) > 5 and reader.docs_with(token) == want
+        assert len(reader.keyword({"塑料": 1.0}, 50)) == 5           # a search's top-k is clamped
+    finally:
+        reader.close()
+
+
 def test_hybrid_search(lite):
     """Milvus's own hybrid_search with RRFRanker: BM25 over our tokens plus the dense space."""
     reader, rows, vectors = lite["reader"], lite["rows"], lite["vectors"]
