@@ -47,7 +47,7 @@ def _rows(n_docs: int, per_doc: int, seed: int, first_key: int = 0, prefix: str 
                 key=i, doc_id=f"{prefix}{d}", tokens=tokens, text="，".join(tokens) + "。",
                 kind=["policy", "report", "notice"][i % 3], doc_type=["plan", "report"][d % 2],
                 doc_year=None if d == 0 else 2020 + d,
-                domain=[["waste"], ["water", "waste"], []][i % 3],
+                domain=[["waste"], ["water", "cross_cutting"], ["crossocutting"], []][i % 4],
                 instrument=[["subsidy"], [], ["standard", "subsidy"]][j % 3],
                 year=[[2023], [2024, 2025], []][(i + d) % 3],
                 places=PLACES[i % 4]))
@@ -74,6 +74,7 @@ def _matches(row: Row, where: Where | None) -> bool:
 
 
 WHERES = [None, Where(kind="policy"), Where(doc_type="plan"), Where(doc_year=2022), Where(domain="water"),
+          Where(domain="cross_cutting"),             # "_" is a LIKE wildcard: "crossocutting" must not match
           Where(instrument="standard"), Where(year=2024), Where(place="广东省"), Where(place="深圳市"),
           Where(kind="report", place="广东省", year=2023), Where(doc_year=1999)]
 
@@ -205,13 +206,30 @@ def test_vector_search(lite):
         reader.vector(SPACE, vectors[0][:5], 3)
 
 
+@pytest.fixture(scope="module")
+def array_reader(lite):
+    """A second reader that filters list tags with array_contains on their ARRAY fields, as on a Milvus
+    server (on the Lite engine the backend uses a LIKE on `tags`): both forms must select alike."""
+    reader = M.open_reader(lite["settings"], lite["gen"], lite["manifest"])
+    assert reader.lite_engine
+    reader.lite_engine = False
+    yield reader
+    reader.close()
+
+
+@pytest.mark.parametrize("form", ["like", "array_contains"])
 @pytest.mark.parametrize("where", WHERES, ids=repr)
-def test_filters_count_keys(lite, where):
-    reader, rows = lite["reader"], lite["rows"]
+def test_filters_count_keys(lite, array_reader, where, form):
+    reader, rows = (lite["reader"] if form == "like" else array_reader), lite["rows"]
+    assert M.where_expr(where, reader.lite_engine).count("array_contains") == (
+        0 if form == "like" or where is None else sum(v is not None for v in (where.domain, where.instrument,
+                                                                               where.place, where.year)))
     want = sorted(r.key for r in rows if _matches(r, where))
     assert reader.count(where) == len(want)
     keys = reader.keys(where)
     assert keys.dtype == np.int64 and keys.tolist() == want
+    hits = reader.vector(SPACE, lite["vectors"][0], 100, where)
+    assert sorted(k for k, _ in hits) == want
 
 
 def test_place_hierarchy(lite):
@@ -221,8 +239,9 @@ def test_place_hierarchy(lite):
     assert reader.count(Where(place="广州市")) > 0
 
 
-def test_facets(lite):
-    reader, rows = lite["reader"], lite["rows"]
+@pytest.mark.parametrize("form", ["like", "array_contains"])
+def test_facets(lite, array_reader, form):
+    reader, rows = (lite["reader"] if form == "like" else array_reader), lite["rows"]
     for where in (None, Where(place="广东省"), Where(doc_type="report", year=2024)):
         chosen = [r for r in rows if _matches(r, where)]
         want = {"kind": Counter(r.kind for r in chosen), "doc_type": Counter(r.doc_type for r in chosen),
