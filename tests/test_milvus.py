@@ -261,7 +261,8 @@ def test_docs_with_and_has_token(lite):
 
 
 def test_docs_with_beyond_one_search(lite, monkeypatch):
-    """A token in more passages than one search returns is paged through a text_match filter."""
+    """A token in more passages than one search returns is paged through a text_match filter; more rows
+    than one query returns are paged through a query iterator."""
     rows = lite["rows"]
     monkeypatch.setattr(M, "MAX_TOPK", 5)
     reader = M.open_reader(lite["settings"], lite["gen"], lite["manifest"])     # a fresh cache
@@ -270,6 +271,10 @@ def test_docs_with_beyond_one_search(lite, monkeypatch):
             want = frozenset(r.key for r in rows if token in r.tokens)
             assert len(want) > 5 and reader.docs_with(token) == want
         assert len(reader.keyword({"塑料": 1.0}, 50)) == 5           # a search's top-k is clamped
+        where = Where(place="广东省")                                  # reads page through an iterator
+        assert reader.keys().tolist() == sorted(r.key for r in rows)
+        assert reader.count(where) == sum(_matches(r, where) for r in rows)
+        assert reader.facets(where)["kind"] == dict(Counter(r.kind for r in rows if _matches(r, where)))
     finally:
         reader.close()
 

@@ -94,7 +94,8 @@ LITE_DIR = "milvus.db"          # a generation's Milvus Lite directory (pymilvus
 VIEWS_DIR = "milvus-open"       # readers' private views of it, beside it in the generation folder
 MAX_TOPK = 16_384               # Milvus's limit on a search's top-k and on one query's rows
 REPEAT = 4                      # a query weight w is sent as round(w * REPEAT) copies of the token
-BATCH = 1_000                   # rows per insert / per query-iterator page
+BATCH = 1_000                   # rows per insert
+ITER_BATCH = 8_192              # rows per query-iterator page
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
 HNSW_PARAMS = {"M": 16, "efConstruction": 200}
 MAX_TEXT_BYTES = 65_535         # VARCHAR limit
@@ -495,9 +496,15 @@ class MilvusBackend(SearchBackend):
         return value
 
     def _iterate(self, expr: str, fields: list[str]):
-        """Every row matching `expr`, in pages (a single query is limited to 16,384 rows)."""
+        """Every row matching `expr`: one query when they are fewer than a query returns (16,384),
+        else pages of a query iterator (each page is a query over the collection: slow on Lite)."""
         with self._guard("reading passages"):
-            it = self.client.query_iterator(self.collection, batch_size=BATCH, filter=expr,
+            rows = self.client.query(self.collection, filter=expr, output_fields=fields, limit=MAX_TOPK)
+        if len(rows) < MAX_TOPK:
+            yield from rows
+            return
+        with self._guard("reading passages"):
+            it = self.client.query_iterator(self.collection, batch_size=ITER_BATCH, filter=expr,
                                             output_fields=fields)
             try:
                 while True:
@@ -523,6 +530,8 @@ class MilvusBackend(SearchBackend):
     # ------------------------------------------------------------ reading
     def count(self, where: Where | None = None) -> int:
         def compute():
+            if self.lite_engine and where is not None:   # Lite's count(*) with a filter reads every field
+                return len(self.keys(where))
             with self._guard("counting passages"):
                 res = self.client.query(self.collection, filter=self._expr(where), output_fields=["count(*)"])
             return int(res[0]["count(*)"])
@@ -696,7 +705,7 @@ class MilvusWriter(MilvusBackend):
         expr = f"doc_id not in {json.dumps(excluded, ensure_ascii=False)}" if excluded else ""
         try:
             with _Guard(f"copying the previous generation's collection {collection}"):
-                it = client.query_iterator(collection, batch_size=BATCH, filter=expr, output_fields=fields)
+                it = client.query_iterator(collection, batch_size=ITER_BATCH, filter=expr, output_fields=fields)
                 try:
                     while True:
                         page = it.next()
