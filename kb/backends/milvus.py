@@ -22,10 +22,10 @@ never open the same Lite directory at the same time, and neither can two readers
 or a test process and its server). Hence:
 - one Lite directory per generation: the writer alone opens the new generation's directory; it is sealed
   (flushed, indexed, closed) by `commit` and never opened in place again;
-- every reader opens a private view of the sealed directory: hard links of its files (copies where the
-  file system has no hard links) in a folder of its own next to it, the lock file left out; the engine
-  only ever adds files there and replaces its small JSON files by rename, so the sealed files are not
-  written (tests/test_milvus.py checks the sealed directory is byte-identical after readers used it).
+- every reader opens a private view of the sealed directory in a folder of its own next to it: hard
+  links of its segment and index files (Parquet, `.idx`: written once under a new name; copies where the
+  file system has no hard links), copies of its small JSON files (which the engine rewrites), no lock
+  file (tests/test_milvus.py checks the sealed directory is byte-identical after readers used it).
   A reader keeps its files even if garbage collection removes the generation's folder under it;
 - a writer that starts from the previous generation copies its rows (query iterator, minus the deleted
   documents) into the new collection, then adds: the same code on a server, and on Lite it keeps the
@@ -207,11 +207,13 @@ def _milvus_error(exc: BaseException, where: str) -> KBError:
     text = " ".join(str(getattr(exc, "message", "") or exc).split())[:300]
     low = text.lower()
     name = type(exc).__name__
-    if "locked" in low or name == "DataDirLockedError":
-        return BackendUnavailable(f"{where}: the Milvus Lite directory is held by another process ({text})",
-                                 hint="Milvus Lite serves one process per directory: stop the other process")
+    if "locked" in low or "open local milvus failed" in low or name == "DataDirLockedError":
+        return BackendUnavailable(f"{where}: the Milvus Lite directory cannot be opened: held by another "
+                                  f"process, or damaged ({text})",
+                                  hint="Milvus Lite serves one process per directory; re-run `kb ingest` "
+                                       "if no other process holds it")
     if ("unavailable" in low or "fail connecting" in low or "connect" in low or "deadline" in low
-            or "timeout" in low or name in ("BackendUnavailableException", "ConnectError")):
+            or "timeout" in low or name in ("MilvusUnavailableException", "ConnectError")):
         return BackendUnavailable(f"{where}: Milvus is unreachable ({text})")
     if "not exist" in low or "not found" in low or "can't find" in low:
         return DamagedKnowledgeBase(f"{where}: {text}")
@@ -324,18 +326,26 @@ def _clean_views(root: Path) -> None:
             shutil.rmtree(view, ignore_errors=True)
 
 
+IMMUTABLE = (".parquet", ".idx")   # Lite's segment and index files: written once, under a new name
+
+
 def _link_tree(src: Path, dst: Path) -> None:
-    """Hard-link (copy where links are refused) every file of a sealed Lite directory but its lock."""
+    """A sealed Lite directory's files but its lock: segment and index files hard-linked (copied where
+    links are refused), the small JSON files (manifest, schema, aliases, which Lite rewrites) copied."""
     for folder, dirs, files in os.walk(src):
         rel = Path(folder).relative_to(src)
         (dst / rel).mkdir(parents=True, exist_ok=True)
         for name in files:
             if rel == Path(".") and name == "LOCK":
                 continue
-            try:
-                os.link(Path(folder) / name, dst / rel / name)
-            except OSError:
-                shutil.copy2(Path(folder) / name, dst / rel / name)
+            source, target = Path(folder) / name, dst / rel / name
+            if name.endswith(IMMUTABLE):
+                try:
+                    os.link(source, target)
+                    continue
+                except OSError:
+                    pass
+            shutil.copy2(source, target)
 
 
 def _open_view(sealed: Path) -> Path:
@@ -470,7 +480,7 @@ class MilvusBackend(SearchBackend):
         self._lite = lite                     # the Lite directory this process opened (None on a server)
         self._view = view                     # True: a reader's private view, removed on close
         self.terms_tokenizer = terms_tokenizer
-        self._cache: OrderedDict = OrderedDict()
+        self._cache: dict[str, OrderedDict] = {}
         self._cache_lock = threading.Lock()
         self._closed = False
         with _Guard(f"asking {where} its version"):
@@ -483,16 +493,18 @@ class MilvusBackend(SearchBackend):
     def _guard(self, what: str) -> _Guard:
         return _Guard(f"{what} on {self.where}")
 
-    def _cached(self, key, compute, size: int = 4096):
+    def _cached(self, kind: str, key, compute, size: int):
+        """A per-reader LRU cache for each kind of answer (the generation never changes)."""
         with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+            cache = self._cache.setdefault(kind, OrderedDict())
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         value = compute()
         with self._cache_lock:
-            self._cache[key] = value
-            while len(self._cache) > size:
-                self._cache.popitem(last=False)
+            cache[key] = value
+            while len(cache) > size:
+                cache.popitem(last=False)
         return value
 
     def _iterate(self, expr: str, fields: list[str]):
@@ -535,7 +547,7 @@ class MilvusBackend(SearchBackend):
             with self._guard("counting passages"):
                 res = self.client.query(self.collection, filter=self._expr(where), output_fields=["count(*)"])
             return int(res[0]["count(*)"])
-        return self._cached(("count", where), compute)
+        return self._cached("count", where, compute, size=4096)
 
     def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
         text = query_text(weights)
@@ -610,7 +622,7 @@ class MilvusBackend(SearchBackend):
             keys.sort()
             keys.setflags(write=False)
             return keys
-        return self._cached(("keys", where), compute, size=64)
+        return self._cached("keys", where, compute, size=32)
 
     def facets(self, where: Where | None = None) -> dict[str, dict]:
         def compute():
@@ -622,7 +634,7 @@ class MilvusBackend(SearchBackend):
                 for name in LIST_TAGS:
                     counts[name].update(set(r.get(name) or ()))
             return {name: dict(c) for name, c in counts.items()}
-        return self._cached(("facets", where), compute, size=256)
+        return self._cached("facets", where, compute, size=256)
 
     def _term_hits(self, word: str, limit: int) -> list[int]:
         """Passages holding one token, by a BM25 search for it alone (every passage holding it scores
@@ -644,13 +656,13 @@ class MilvusBackend(SearchBackend):
             # more passages than one search returns: page through a text_match filter instead
             expr = f"text_match(terms, {json.dumps(word, ensure_ascii=False)})"
             return frozenset(int(r["key"]) for r in self._iterate(expr, ["key"]))
-        return self._cached(("docs", word), compute, size=1024)
+        return self._cached("docs", word, compute, size=1024)
 
     def has_token(self, token: str) -> bool:
         word = term_text([token])
         if not word or " " in word:
             return False
-        return self._cached(("has", word), lambda: bool(self._term_hits(word, 1)), size=65_536)
+        return self._cached("has", word, lambda: bool(self._term_hits(word, 1)), size=65_536)
 
     def close(self) -> None:
         if self._closed:
