@@ -275,9 +275,12 @@ def _connect(uri: str, where: str):
     lite_log = logging.getLogger("milvus_lite.server_manager")
     level = lite_log.level
     lite_log.setLevel(logging.CRITICAL)
+    # In-process Milvus Lite's gRPC server refuses pymilvus's keepalive pings on an idle connection
+    # ("too_many_pings" GOAWAY, logged by gRPC on stderr every 10 s): ping only during calls.
+    options = {} if uri.startswith(_SERVER_SCHEMES) else {"grpc_options": {"grpc.keepalive_permit_without_calls": 0}}
     try:
         with _Guard(where):
-            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+            return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT, **options)
     finally:
         lite_log.setLevel(level)
 
