@@ -716,11 +716,10 @@ class MilvusWriter(MilvusBackend):
         self._previous = None
         fields = ["key", "doc_id", "text", "terms", "kind", "doc_type", "doc_year", *LIST_TAGS, "tags",
                   *(s["field"] for s in self._spaces.values())]
-        excluded = sorted(self._excluded)
-        expr = f"doc_id not in {json.dumps(excluded, ensure_ascii=False)}" if excluded else ""
-        try:
+        excluded = self._excluded      # left out here rather than by a `not in` filter, which Lite
+        try:                           # evaluates row by row on every page
             with _Guard(f"copying the previous generation's collection {collection}"):
-                it = client.query_iterator(collection, batch_size=ITER_BATCH, filter=expr, output_fields=fields)
+                it = client.query_iterator(collection, batch_size=ITER_BATCH, filter="", output_fields=fields)
                 try:
                     while True:
                         page = it.next()
@@ -728,12 +727,15 @@ class MilvusWriter(MilvusBackend):
                             break
                         batch = []
                         for r in page:
+                            if r.get("doc_id") in excluded:
+                                continue
                             rec = {f: r.get(f) for f in fields}
                             for s in self._spaces.values():
                                 rec[s["field"]] = [float(x) for x in rec[s["field"]]]
                             batch.append(rec)
-                        with self._guard("inserting passages"):
-                            self.client.insert(self.collection, batch)
+                        if batch:
+                            with self._guard("inserting passages"):
+                                self.client.insert(self.collection, batch)
                 finally:
                     it.close()
         finally:
