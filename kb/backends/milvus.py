@@ -42,9 +42,9 @@ as in `kb.keyword`):
   searches this field: same tokens, same idf formula log(1 + (N - df + 0.5) / (df + 0.5)), same k1 and b.
   Weighted query terms: Milvus takes query *text*, and scores a query term by its count in the query
   text (measured: repeating a token multiplies its contribution exactly), so a weight w is sent as
-  round(w * 4) repetitions (at least one): weights are kept to the nearest 1/4 (1.0, 0.5 and 0.25 exactly;
-  0.6 becomes 0.5, 0.35 becomes 0.25 — the order between weights is kept, up to ties); scores are divided
-  by 4 again, so they are on our BM25's scale (equal to it, tests/test_milvus.py checks). Milvus accepts
+  round(w * 20) repetitions (at least one): weights are kept to the nearest 0.05, which holds every
+  weight the query planner uses (1.0, 0.7, 0.5, 0.35) exactly; scores are divided by 20 again, so they
+  are on our BM25's scale (equal to it, tests/test_milvus.py checks). Milvus accepts
   no query vector for a BM25 function field (and the sparse vectors it stores are hashed term counts).
 - `text`: the passage's search text analysed by Milvus's own jieba (`{"tokenizer": "jieba"}`): Milvus's
   full-text search as Milvus users have it (`keyword_text`, and `hybrid`). Its dictionary is jieba's
@@ -93,7 +93,7 @@ NAME = "milvus"
 LITE_DIR = "milvus.db"          # a generation's Milvus Lite directory (pymilvus needs the .db ending)
 VIEWS_DIR = "milvus-open"       # readers' private views of it, beside it in the generation folder
 MAX_TOPK = 16_384               # Milvus's limit on a search's top-k and on one query's rows
-REPEAT = 4                      # a query weight w is sent as round(w * REPEAT) copies of the token
+REPEAT = 20                     # a query weight w is sent as round(w * REPEAT) copies of the token
 BATCH = 1_000                   # rows per insert
 ITER_BATCH = 8_192              # rows per query-iterator page
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
