@@ -63,9 +63,15 @@ instead. (A `text_match` filter is what Milvus offers for this, but Milvus Lite 
 every passage: 0.3-0.6 s per lookup at 2,000 passages, against ~10 ms for the search.) Both are cached per
 reader (the generation never changes).
 
+**Filters.** Scalar tags are `==`; list tags (domain, instrument, year, and `places`: a passage's places
+with every place containing them, so a province matches its cities) are `array_contains` on their ARRAY
+fields, except on the Milvus Lite engine, which evaluates ARRAY functions row by row over every column
+(vectors included): there they are a LIKE on `tags`, the same tags as one string (see `where_expr`).
+
 **Limits.** A search returns at most 16,384 hits (Milvus's top-k limit): larger `k` are clamped.
-`count`, `keys` and `facets` with a filter read the matching rows' scalar fields (`count(*)` and query
-iterators): fine for a few hundred thousand passages on a server, slow on Lite at that size.
+`count`, `keys` and `facets` read the matching rows (one query below 16,384 rows, else a query iterator):
+fine for a few hundred thousand passages on a server; Milvus Lite materializes every row it returns whole
+(about 0.4 ms a row), so they take seconds from ~10,000 passages (measured in eval/milvus_bench.py).
 """
 from __future__ import annotations
 
