@@ -42,7 +42,7 @@ def main() -> None:
                "breadth": {"format": ev.FORMAT, "k": ev.K, "settings": ev.describe(kb), "sets": {}}}
     for qset in ev.QUERY_SETS:
         queries = ev.load_gold([qset.path])
-        qrels = ev.build_qrels(queries, kb.passages)
+        qrels = ev.build_qrels(queries, list(kb.iter_passages()))
         base, lever, detected = {}, {}, 0
         for q in queries:
             ids = [h["id"] for h in kb.search(q["query"], k=ev.K, mode="hybrid")["results"]]

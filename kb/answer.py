@@ -76,7 +76,7 @@ def concepts(kb: KnowledgeBase, plan) -> list[Concept]:
         for t in plan.terms:
             if t.source == "synonym":
                 add(t.en, fold(t.zh), "synonym")
-    n = len(kb.passages)
+    n = kb.passage_count
     max_idf = math.log(1 + (n + 0.5) / 0.5)
     for c in groups.values():   # a concept is as rare as the passages holding any of its forms
         df = len(frozenset().union(*(kb.docs_with(f) for f in c.forms)))

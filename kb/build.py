@@ -19,23 +19,30 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from ingest.load import RawDocument, Source, find_sources, load
 from ingest.pipeline import Processed, process_raw
-from kb import store, vectors
+from kb import backends, store
+from kb.backends import Row
 from kb.checksum import file_sha256
 from kb.embed import EmbeddingCache, make_embedder
+from kb.english_side import EnglishSide
 from kb.errors import DamagedKnowledgeBase, DocumentError, KBError
+from kb.gazetteer import gazetteer
 from kb.settings import Settings
+from kb.text import segmenter
 from kb.vocab import embedding_text
+
+INDEX_BATCH = 2000   # passages embedded and handed to the search backend at a time
 
 ROOT = Path(__file__).resolve().parent.parent
 # Everything passages depend on: the ingest package and its data, and the language resources it uses.
 # (tests/test_growth.py checks that every project module `ingest.pipeline` imports is listed.)
 PIPELINE_FILES = ["ingest/**/*.py", "ingest/data/*", "kb/__init__.py", "kb/text.py", "kb/gazetteer.py",
                   "kb/vocab.py", "kb/checksum.py", "kb/errors.py", "kb/data/gazetteer.tsv", "kb/data/terms.txt",
-                  "kb/data/stopwords.txt"]
+                  "kb/data/stopwords.txt", "kb/english_side.py", "kb/data/glossary.tsv"]
 
 
 @dataclass
@@ -113,7 +120,7 @@ def ingest(settings: Settings, paths: list[Path] | None = None, remove: list[str
     report = IngestReport()
     data_dir = settings.data_dir
     with store.ingest_lock(data_dir):
-        store.collect_garbage(data_dir, settings.keep_generations)   # leftovers of a failed ingest
+        _collect_garbage(settings)   # leftovers of a failed ingest
         live = store.current_generation(data_dir)
         if live is not None:
             try:
@@ -246,7 +253,14 @@ def _write_generation(settings: Settings, live: Path | None, processed: list[Pro
     with db.conn:
         for doc_id, src in moves.items():
             db.execute("UPDATE documents SET path = ?, source = ? WHERE doc_id = ?", [str(src.path), src.rel, doc_id])
+    next_key = (db.execute("SELECT max(key) FROM passages").fetchone()[0] or 0) + 1
+    seg = segmenter()
+    english = EnglishSide() if processed else None
     for result in processed:
+        for p in result.passages:
+            p["key"], next_key = next_key, next_key + 1
+            p["tokens"] = " ".join(seg.tokens(embedding_text(p)))
+            p["english"] = " ".join(english.index_tokens(embedding_text(p)))
         with db.conn:
             db["documents"].insert(store.encode_row({**result.document, "ingested_at": time.time()}), replace=True)
             db["raw_documents"].insert({"doc_id": result.document["doc_id"], "raw": result.raw.to_json()},
@@ -254,44 +268,103 @@ def _write_generation(settings: Settings, live: Path | None, processed: list[Pro
             db["passages"].insert_all(store.encode_row(p) for p in result.passages)
             db["policies"].insert_all((store.encode_row(p) for p in result.policies), replace=True)
             db["indicators"].insert_all(store.encode_row(r) for r in result.indicators)
-    passages = [store.decode_row(r) for r in db.query("SELECT id, section, text FROM passages ORDER BY doc_id, seq")]
     n_docs = db["documents"].count
+    n_passages = db["passages"].count
+    ids_sha1 = EmbeddingCache.text_hash("\n".join(
+        r[0] for r in db.execute("SELECT id FROM passages ORDER BY doc_id, seq").fetchall()))
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.conn.close()
 
-    cache = EmbeddingCache(settings.embedding_cache_dir / "embeddings.sqlite")
-    embedders = {}
-    texts = [embedding_text(p) for p in passages]
+    previous = store.read_manifest(live) if live is not None else None
+    reuse = (live is not None and not fresh and _indexes_match(settings, previous)
+             and previous.get("index", {}).get("backend") == settings.backend)
+    writer = backends.open_writer(settings, gen, live if reuse else None, previous if reuse else None)
+    if writer.count():   # started from the live generation's index: only the changed documents move
+        writer.delete(report.updated + report.removed)
+        changed = [r.document["doc_id"] for r in processed]
+    else:
+        changed = None
+    embedders = _index_passages(settings, db_path, writer, changed, show_progress)
+    index_meta = writer.commit()
+
+    manifest = {
+        "documents": n_docs, "passages": n_passages, "embedders": embedders,
+        "pipeline": pipeline_key(settings), "schema": store.SCHEMA_VERSION, "index": index_meta,
+        "settings": {"min_chars": settings.min_chars, "max_chars": settings.max_chars,
+                     "index_type": settings.index_type, "backend": settings.backend},
+        "passage_ids_sha1": ids_sha1,
+    }
+    store.publish(data_dir, gen, manifest)
+    backends.publish(settings, gen, manifest)
+    _collect_garbage(settings)
+    report.generation = gen.name
+    report.passages = n_passages
+
+
+def _collect_garbage(settings: Settings) -> None:
+    store.collect_garbage(settings.data_dir, settings.keep_generations,
+                          on_remove=lambda gen, manifest: backends.drop(settings, gen, manifest))
+
+
+ROW_COLUMNS = "key, doc_id, tokens, english, text, section, kind, doc_type, doc_year, domain, instrument, year, region_scope"
+
+
+def passage_rows(db_path: Path, doc_ids: list[str] | None):
+    """Catalog passages as backend rows, in key order, in batches: every passage, or those of `doc_ids`."""
+    db = store.open_db(db_path, readonly=True)
+    gaz = gazetteer()
     try:
-        for spec in embedder_specs(settings):
-            embedder = make_embedder(spec)
-            with tqdm(total=len(texts), desc=f"embedding ({spec})", unit="passage",
-                      disable=not show_progress, file=sys.stderr) as pbar:
-                matrix = cache.embed(embedder, texts, progress=pbar.update)
-            index = vectors.build_index(matrix if len(texts) else matrix.reshape(0, embedder.dim),
-                                        settings.index_type if len(texts) else "flat")
-            vectors.save(gen, embedder.key, index, {"index_type": settings.index_type, "spec": spec})
-            embedders[spec] = embedder.key
+        where, params = "", []
+        if doc_ids is not None:
+            where, params = f"WHERE doc_id IN ({','.join('?' * len(doc_ids))})", list(doc_ids)
+        batch: list[tuple[Row, str]] = []
+        for r in db.query(f"SELECT {ROW_COLUMNS} FROM passages {where} ORDER BY key", params):
+            p = store.decode_row(r)
+            batch.append((Row(key=p["key"], doc_id=p["doc_id"], tokens=(p["tokens"] or "").split(), text=p["text"],
+                              kind=p["kind"], doc_type=p["doc_type"], doc_year=p["doc_year"], domain=p["domain"],
+                              instrument=p["instrument"], year=p["year"],
+                              places=gaz.enclosing(p["region_scope"]), english=(p["english"] or "").split()),
+                          embedding_text(p)))
+            if len(batch) >= INDEX_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        db.conn.close()
+
+
+def _index_passages(settings: Settings, db_path: Path, writer, doc_ids: list[str] | None,
+                    show_progress: bool) -> dict[str, str]:
+    """Embed the passages (through the content-hash cache) and hand them to the search backend."""
+    specs = embedder_specs(settings)
+    embedders = {spec: make_embedder(spec) for spec in specs}
+    if doc_ids is not None and not doc_ids:
+        return {spec: e.key for spec, e in embedders.items()}
+    db = store.open_db(db_path, readonly=True)
+    where = f"WHERE doc_id IN ({','.join('?' * len(doc_ids))})" if doc_ids else ""
+    total = db.execute(f"SELECT count(*) FROM passages {where}", list(doc_ids or [])).fetchone()[0]
+    db.conn.close()
+    writer.add([], {spec: np.zeros((0, e.dim), np.float32) for spec, e in embedders.items()})   # every space exists
+    cache = EmbeddingCache(settings.embedding_cache_dir / "embeddings.sqlite")
+    try:
+        with tqdm(total=total * len(specs), desc="embedding", unit="passage", disable=not show_progress,
+                  file=sys.stderr) as pbar:
+            for batch in passage_rows(db_path, doc_ids):
+                texts = [t for _, t in batch]
+                vectors = {spec: cache.embed(e, texts, progress=pbar.update) for spec, e in embedders.items()}
+                writer.add([r for r, _ in batch], vectors)
     finally:
         cache.conn.close()
-
-    store.publish(data_dir, gen, {
-        "documents": n_docs, "passages": len(passages), "embedders": embedders,
-        "pipeline": pipeline_key(settings), "schema": store.SCHEMA_VERSION,
-        "settings": {"min_chars": settings.min_chars, "max_chars": settings.max_chars,
-                     "index_type": settings.index_type},
-        "passage_ids_sha1": EmbeddingCache.text_hash("\n".join(p["id"] for p in passages)),
-    })
-    store.collect_garbage(data_dir, settings.keep_generations)
-    report.generation = gen.name
-    report.passages = len(passages)
+    return {spec: e.key for spec, e in embedders.items()}
 
 
 def _indexes_match(settings: Settings, manifest: dict) -> bool:
     built = manifest.get("embedders", {})
     if set(built) != set(embedder_specs(settings)):
         return False
-    return manifest.get("settings", {}).get("index_type") == settings.index_type
+    recorded = manifest.get("settings", {})
+    return recorded.get("index_type") == settings.index_type and recorded.get("backend", "embedded") == settings.backend
 
 
 def ensure_ingested(settings: Settings) -> None:

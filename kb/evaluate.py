@@ -196,11 +196,12 @@ def score_set(entry: dict) -> dict:
 
 def evaluate_set(kb, qset: QuerySet, modes=MODES, translate_options=(True, False), progress=None) -> dict:
     queries = load_gold([qset.path])
-    qrels = build_qrels(queries, kb.passages)
+    passages = list(kb.iter_passages())
+    qrels = build_qrels(queries, passages)
     runs, timings = run_set(kb, queries, modes, translate_options,
                             progress and (lambda msg: progress(f"{qset.name}: {msg}")))
     unjudged = [q["id"] for q in queries if q["id"] not in qrels]
-    squashed = [squash(p["text"]) for p in kb.passages]
+    squashed = [squash(p["text"]) for p in passages]
     anchors_missing = sum(1 for q in queries for a in q["relevant"]
                           if not any(holds(a["anchor"], t) for t in squashed))
     entry = {"name": qset.name, "role": qset.role, "path": str(qset.path), "queries": queries,
@@ -233,7 +234,7 @@ def describe(kb) -> dict:
         commit = ""
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": commit,
             "data_dir": str(s.data_dir), "generation": kb.generation.name,
-            "documents": sorted(kb.documents_by_id), "passages": len(kb.passages),
+            "documents": sorted(kb.documents_by_id), "passages": kb.passage_count, "backend": s.backend,
             "embedder": s.embedder, "xling_embedder": s.xling_embedder,
             "rrf_k": s.rrf_k, "w_bm25": s.w_bm25, "w_dense": s.w_dense, "w_xling": s.w_xling,
             "place_boost": s.place_boost, "candidates": s.candidates}

@@ -234,6 +234,17 @@ class Gazetteer:
             return inner in o.members or any(a in o.members for a in chain)
         return outer in chain
 
+    def enclosing(self, names: list[str]) -> list[str]:
+        """`names` and every region or national place containing one of them: what a region filter on
+        any of those should match, as a flat list a search index can test with one lookup."""
+        out = list(dict.fromkeys(names))
+        if out:
+            for place in self.places.values():
+                if place.level in ("region", "national") and place.name not in out \
+                        and any(self.contains(place.name, n) for n in names):
+                    out.append(place.name)
+        return out
+
     def english_names(self) -> dict[str, str]:
         return dict(self.english)
 

@@ -132,8 +132,8 @@ def _key(phrase: str) -> str:
 
 
 class Translator:
-    def __init__(self, vocabulary: set[str] | None = None, docs_with=None, passages: int = 0):
-        """`vocabulary`: corpus words (CC-CEDICT is filtered to them); `docs_with(term)`: the set of
+    def __init__(self, vocabulary=None, docs_with=None, passages: int = 0):
+        """`vocabulary`: corpus words, anything answering `in` (CC-CEDICT is filtered to them); `docs_with(term)`: the set of
         passages containing a Chinese term, used to pick among a word's dictionary senses; `passages`:
         how many there are."""
         self.phrases: dict[str, list[tuple[str, float, str]]] = {}
@@ -168,7 +168,7 @@ class Translator:
     # ---------------------------------------------------------------- English
     def cedict(self) -> dict[str, list[tuple[int, str]]]:
         if self._cedict is None:
-            self._cedict = _load_cedict(frozenset(self.vocabulary or ()))
+            self._cedict = _load_cedict(self.vocabulary)
             _cedict_headwords()   # loaded with it, so no query pays for it
         return self._cedict
 
@@ -333,8 +333,7 @@ def _cedict_headwords() -> frozenset[str]:
     return frozenset(gloss for _, _, gloss, _ in _cedict_glosses())
 
 
-@lru_cache(maxsize=2)
-def _load_cedict(vocabulary: frozenset[str]) -> dict[str, list[tuple[int, str]]]:
+def _load_cedict(vocabulary) -> dict[str, list[tuple[int, str]]]:
     """English headword -> (sense rank, simplified Chinese word), first senses first, corpus words only."""
     out: dict[str, list[tuple[int, str]]] = {}
     for simp, rank, gloss, note in _cedict_glosses():

@@ -29,7 +29,7 @@ DB_NAME = "kb.sqlite"
 MANIFEST = "manifest.json"
 JSON_COLUMNS = {"section", "pages", "domain", "region", "region_scope", "year", "instrument", "meta",
                 "sections", "values", "passages", "aliases", "attachments"}
-SCHEMA_VERSION = 2   # bump when a table changes: an older knowledge base is then rebuilt from its sources
+SCHEMA_VERSION = 4   # bump when a table changes: an older knowledge base is then rebuilt from its sources
 
 
 def _fsync_dir(path: Path) -> None:
@@ -179,9 +179,11 @@ def verify_generation(gen: Path) -> None:
                                        hint="check the owner and mode of the data directory") from None
 
 
-def collect_garbage(data_dir: Path, keep: int) -> None:
+def collect_garbage(data_dir: Path, keep: int, on_remove=None) -> None:
     """Remove unfinished generations, stale `CURRENT.tmp*` files and all but the `keep` newest finished
-    generations, never the live one nor one that a running server still serves (its lease)."""
+    generations, never the live one nor one that a running server still serves (its lease).
+    `on_remove(generation, manifest)` releases what a finished generation holds elsewhere (a Milvus
+    collection) before its folder goes."""
     gens = data_dir / "generations"
     for tmp in data_dir.glob("CURRENT.tmp*"):
         tmp.unlink(missing_ok=True)
@@ -192,6 +194,11 @@ def collect_garbage(data_dir: Path, keep: int) -> None:
     keep_set = {live} | set(finished[-keep:]) | {gens / name for name in leased(data_dir)}
     for g in gens.iterdir():
         if g not in keep_set:
+            if on_remove is not None and (g / MANIFEST).exists():
+                try:
+                    on_remove(g, read_manifest(g))
+                except KBError:
+                    pass   # unreadable manifest or unreachable server: the folder still goes
             shutil.rmtree(g, ignore_errors=True)
 
 
@@ -256,7 +263,7 @@ def leased(data_dir: Path) -> set[str]:
 
 def open_db(path: Path, readonly: bool = False) -> sqlite_utils.Database:
     if readonly:
-        return sqlite_utils.Database(_connect_readonly(path))
+        return sqlite_utils.Database(connect_readonly(path))
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -264,7 +271,7 @@ def open_db(path: Path, readonly: bool = False) -> sqlite_utils.Database:
     return db
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
+def connect_readonly(path: Path) -> sqlite3.Connection:
     """Read-only connection to a sealed generation's database. On a read-only mount SQLite cannot create
     the -shm file a WAL database needs: a published generation never changes (its WAL was checkpointed
     before sealing), so it is then read as immutable. A file that is not a database is DamagedKnowledgeBase."""
@@ -302,8 +309,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             "page_start": int, "page_end": int, "start": int, "end": int, "prev_id": str, "next_id": str,
             "kind": str, "domain": str, "region": str, "region_scope": str, "year": str, "instrument": str,
             "doc_year": int, "doc_type": str, "pages_estimated": int, "content_hash": str,
+            # the search index's key, and the keyword tokens it was built from (Chinese, and the English side)
+            "key": int, "tokens": str, "english": str,
         }, pk="id", foreign_keys=[("doc_id", "documents", "doc_id")])
         db["passages"].create_index(["doc_id", "seq"])
+        db["passages"].create_index(["key"], unique=True)
     if "policies" not in db.table_names():
         db["policies"].create({
             "id": str, "doc_id": str, "title": str, "issuer": str, "number": str, "date": str, "level": str,

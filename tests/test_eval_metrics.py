@@ -176,7 +176,7 @@ def test_query_sets_are_well_formed_and_every_anchor_is_findable(kb, qset):
     langs = [q["lang"] for q in queries]
     assert abs(langs.count("en") - langs.count("zh")) <= 0.1 * len(queries)
     assert len({q["id"] for q in queries}) == len(queries)
-    texts = [squash(p["text"]) for p in kb.passages]
+    texts = [squash(p["text"]) for p in kb.iter_passages()]
     missing = []
     for q in queries:
         assert q["type"] != "other", q["id"]
@@ -194,8 +194,8 @@ def test_query_sets_are_well_formed_and_every_anchor_is_findable(kb, qset):
 # changed passage split or tokenizer does not fail the suite by noise while a real regression does. English
 # may trail Chinese by at most 0.03 nDCG@10 (issue 14's target).
 FLOORS = {
-    "heldout": {"ndcg@10": 0.83, "recall@10": 0.93, "en_gap": 0.03},
-    "heldout_fresh": {"ndcg@10": 0.72, "recall@10": 0.89, "en_gap": 0.03},
+    "heldout": {"ndcg@10": 0.85, "recall@10": 0.93, "en_gap": 0.03},          # measured 0.885 / 0.966
+    "heldout_fresh": {"ndcg@10": 0.74, "recall@10": 0.90, "en_gap": 0.03},    # measured 0.774 / 0.929
 }
 
 

@@ -22,7 +22,8 @@ import httpx
 import numpy as np
 import pytest
 
-from kb import store, vectors
+from kb import store
+from kb.backends import embedded
 from kb.errors import DamagedKnowledgeBase, DocumentError
 from kb.settings import PROJECT_ROOT, Settings
 
@@ -97,15 +98,14 @@ def _garble(path: Path, at: float = 0.5, n: int = 4096) -> None:
     path.write_bytes(bytes(data))
 
 
-def _random_index(path: Path) -> None:
-    """A same-shaped index of random unit vectors: loads fine, answers differently."""
-    index = vectors.faiss.read_index(str(path))
-    rand = np.random.default_rng(3).standard_normal((index.ntotal, index.d)).astype(np.float32)
-    rand /= np.linalg.norm(rand, axis=1, keepdims=True)
-    vectors.faiss.write_index(vectors.build_index(rand, "flat"), str(path))
+def _random_vectors(path: Path) -> None:
+    """Same-shaped random unit vectors: they load fine and answer differently."""
+    shape = np.load(path).shape
+    rand = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    np.save(path, rand / np.linalg.norm(rand, axis=1, keepdims=True))
 
 
-FAISS = f"vectors-{HASH_KEY}.faiss"
+VECTORS = "vectors-hash.npy"
 DAMAGE = {
     "manifest-truncated": ("manifest.json", _truncate),
     "manifest-empty": ("manifest.json", lambda p: p.write_bytes(b"")),
@@ -116,13 +116,15 @@ DAMAGE = {
     "sqlite-truncated": ("kb.sqlite", _truncate),
     "sqlite-garbled": ("kb.sqlite", _garble),
     "sqlite-header": ("kb.sqlite", lambda p: _garble(p, 0.0, 100)),
-    "faiss-truncated": (FAISS, _truncate),
-    "faiss-header": (FAISS, lambda p: _garble(p, 0.0, 16)),
-    "faiss-random-bytes": (FAISS, _garble),
-    "faiss-random-index": (FAISS, _random_index),
-    "faiss-missing": (FAISS, lambda p: p.unlink()),
-    "vectors-json-garbled": (f"vectors-{HASH_KEY}.json", lambda p: p.write_bytes(b"\xff{\x00 not json")),
-    "vectors-json-list": (f"vectors-{HASH_KEY}.json", lambda p: p.write_text("[1, 2]")),
+    "vectors-truncated": (VECTORS, _truncate),
+    "vectors-header": (VECTORS, lambda p: _garble(p, 0.0, 16)),
+    "vectors-random-bytes": (VECTORS, _garble),
+    "vectors-random": (VECTORS, _random_vectors),
+    "vectors-missing": (VECTORS, lambda p: p.unlink()),
+    "bm25-garbled": ("index-bm25-indices.npy", _garble),
+    "terms-json-garbled": ("index-terms.json", lambda p: p.write_bytes(b"\xff{\x00 not json")),
+    "terms-json-list": ("index-terms.json", lambda p: p.write_text("[1, 2]")),
+    "tags-missing": ("index-tags.npz", lambda p: p.unlink()),
 }
 
 
@@ -143,23 +145,24 @@ def test_damaged_generation_is_refused_on_open(copy, case):
     assert again.count("damaged knowledge base") == 1 and again.count("kb ingest") == 1, again
 
 
-@pytest.mark.parametrize("case", ["faiss-random-bytes", "faiss-header", "vectors-json-garbled"])
-def test_vector_index_checks_its_own_content(copy, case):
+@pytest.mark.parametrize("case", ["vectors-random-bytes", "vectors-header", "bm25-garbled", "terms-json-garbled",
+                                  "terms-json-list"])
+def test_search_index_checks_its_own_content(copy, case):
     """Even without the manifest's checksums, a damaged index file does not load silently."""
     name, damage = DAMAGE[case]
     gen = _gen(copy)
     count = json.loads((gen / "manifest.json").read_text())["passages"]
-    assert vectors.load(gen, HASH_KEY, count).ntotal == count
+    assert embedded.open_reader(copy, gen, {}).count() == count
     damage(gen / name)
     with pytest.raises(DamagedKnowledgeBase):
-        vectors.load(gen, HASH_KEY, count)
+        embedded.open_reader(copy, gen, {})
 
 
 def test_cli_says_one_line_and_recovers_with_ingest(copy):
-    name, damage = DAMAGE["faiss-random-index"]
+    name, damage = DAMAGE["vectors-random"]
     damage(_gen(copy) / name)
     line = assert_one_line_error(kb_cli(copy, "search", "磷石膏", "--k", "3"), "damaged", "kb ingest")
-    assert FAISS in line
+    assert VECTORS in line
     # the hint is true: an ingest builds a fresh generation instead of copying the damaged one
     proc = kb_cli(copy, "ingest", str(REPORT), "--quiet")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -224,11 +227,9 @@ def test_cache_damaged_inside_is_rebuilt(copy, tmp_path):
     fresh = _settings(tmp_path / "fresh", copy.cache_dir)
     report = ingest(fresh, [REPORT], show_progress=False)
     assert not report.errors
-    mine = vectors.faiss.read_index(str(_gen(fresh) / FAISS))
-    ref = vectors.faiss.read_index(str(_gen(copy) / FAISS))
-    assert mine.ntotal == ref.ntotal
-    np.testing.assert_allclose(vectors.faiss.rev_swig_ptr(mine.get_xb(), mine.ntotal * mine.d),
-                               vectors.faiss.rev_swig_ptr(ref.get_xb(), ref.ntotal * ref.d), atol=1e-6)
+    mine, ref = np.load(_gen(fresh) / VECTORS), np.load(_gen(copy) / VECTORS)
+    assert mine.shape == ref.shape
+    np.testing.assert_allclose(mine, ref, atol=1e-6)
 
 
 def test_nan_vectors_in_the_cache_are_not_used(copy, tmp_path):
@@ -407,15 +408,21 @@ def test_disk_full_while_writing_rows_is_named(built, tmp_path):
 
 
 def test_full_device_is_named_for_every_writer(tmp_path):
-    """The index writer on a full disk raises (FAISS's own writer only prints a failed close and
-    returns, sealing a truncated index), and every writer's failure is named DiskFull."""
+    """The search index writer on a full disk raises (FAISS's own writer only prints a failed close and
+    returns, sealing a truncated index: the index is serialised and written by Python), and every
+    writer's failure is named DiskFull."""
+    from kb.backends import Row
     from kb.errors import DiskFull, as_kb_error
+    from kb.settings import Settings
 
     rand = np.random.default_rng(1).standard_normal((2000, 256)).astype(np.float32)
-    index = vectors.build_index(rand / np.linalg.norm(rand, axis=1, keepdims=True))
+    rows = [Row(key=i + 1, doc_id="d", tokens=["废物"], text="废物", kind="other", doc_type="other", doc_year=None)
+            for i in range(2000)]
     with tmpfs(tmp_path / "tiny", 256) as mnt:
+        writer = embedded.open_writer(Settings(data_dir=mnt, flat_threshold=100), mnt, None, None)
+        writer.add(rows, {"hash": rand / np.linalg.norm(rand, axis=1, keepdims=True)})
         with pytest.raises(OSError) as info:
-            vectors.save(mnt, HASH_KEY, index, {})
+            writer.commit()
         assert isinstance(as_kb_error(info.value), DiskFull)
     if Path("/dev/full").exists():
         with pytest.raises(OSError) as info, open("/dev/full", "w") as fh:

@@ -124,7 +124,7 @@ def test_damaged_new_generation_keeps_the_old_one_in_service(tmp_path):
             assert wait_until(lambda: api.get("/health").json()["generation"] == new.name)
             ingest(settings, [doc(2022)], show_progress=False)
             broken = store.current_generation(settings.data_dir)
-            for f in broken.glob("*.faiss"):
+            for f in broken.glob("vectors-*.npy"):
                 f.unlink()
             assert wait_until(lambda: api.get("/health").json()["status"] == "degraded")
             body = api.get("/health").json()
@@ -142,7 +142,7 @@ def test_server_stays_up_on_a_damaged_knowledge_base(tmp_path, damage):
     ingest(settings, [doc(2019)], show_progress=False)
     gen = store.current_generation(settings.data_dir)
     if damage == "faiss-missing":
-        for f in gen.glob("*.faiss"):
+        for f in gen.glob("vectors-*.npy"):
             f.unlink()
     elif damage == "current-outside":
         elsewhere = tmp_path / "elsewhere" / "generations" / "x"

@@ -33,9 +33,14 @@ def open_writer(settings: Settings, generation: Path, previous: Path | None,
     return _module(settings).open_writer(settings, generation, previous, previous_manifest)
 
 
+def publish(settings: Settings, generation: Path, manifest: dict) -> None:
+    """Point the backend's live name at a generation just made current (a Milvus alias)."""
+    _module(settings).publish(settings, generation, manifest)
+
+
 def drop(settings: Settings, generation: Path, manifest: dict) -> None:
     """Release what a removed generation holds outside its folder (a Milvus collection)."""
     _module(settings).drop(settings, generation, manifest)
 
 
-__all__ = ["BACKENDS", "Hits", "Row", "SearchBackend", "Where", "drop", "open_reader", "open_writer"]
+__all__ = ["BACKENDS", "Hits", "Row", "SearchBackend", "Where", "drop", "open_reader", "open_writer", "publish"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -55,6 +54,7 @@ class Row:
     instrument: list[str] = field(default_factory=list)
     year: list[int] = field(default_factory=list)
     places: list[str] = field(default_factory=list)   # region scope plus every containing place
+    english: list[str] = field(default_factory=list)  # English-side tokens (kb/english_side.py), a second field
 
 
 Hits = list[tuple[int, float]]        # (passage key, score), best first
@@ -71,9 +71,10 @@ class SearchBackend(ABC):
         """Passages matching the filter (all without one)."""
 
     @abstractmethod
-    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
-        """BM25 over the tokens; `weights` maps a token to its query weight (1.0 for the user's own
-        words, less for translations and synonyms). Only passages with a positive score."""
+    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None, field: str = "text") -> Hits:
+        """BM25 over a keyword field: "text" (the passage's jieba tokens) or "english" (its English side);
+        `weights` maps a token to its query weight (1.0 for the user's own words, less for translations
+        and synonyms). Only passages with a positive score."""
 
     @abstractmethod
     def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:
@@ -114,6 +115,29 @@ class SearchBackend(ABC):
     def commit(self) -> dict:
         """Seal the generation's index; returns what the manifest records of it."""
         raise NotImplementedError(f"{self.name} reader is read-only")
+
+
+class IndexWriter(ABC):
+    """A generation's search index being written (what `open_writer` returns; a backend may also use
+    one SearchBackend class for both sides)."""
+
+    name: str = ""
+
+    @abstractmethod
+    def count(self, where: Where | None = None) -> int:
+        """Passages in the index so far (the filter is ignored)."""
+
+    @abstractmethod
+    def add(self, rows: list[Row], vectors: dict[str, np.ndarray]) -> None:
+        """Add passages; `vectors[space]` holds one unit vector per row, in order."""
+
+    @abstractmethod
+    def delete(self, doc_ids: list[str]) -> None:
+        """Remove every passage of these documents."""
+
+    @abstractmethod
+    def commit(self) -> dict:
+        """Seal the generation's index; returns what the manifest records of it."""
 
 
 def bm25_weights(tf: np.ndarray, df: np.ndarray, doc_len: np.ndarray, n: int, avg_len: float,
