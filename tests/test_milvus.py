@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 
 from kb.backends import milvus as M
-from kb.backends.base import Row, Where
+from kb.backends.base import Row, Where, bm25_weights
 from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
-from kb.keyword import BM25Index
 from kb.settings import PROJECT_ROOT, Settings
 
 SPACE = "test:space"
 DIM = 24
 VOCAB = ["无废城市", "固体废物", "垃圾分类", "塑料", "污染", "治理", "综合利用", "回收", "填埋", "焚烧",
          "pm2.5", "c++", "危险废物", "试点", "建设"]
+ENGLISH = ["zero", "waste", "city", "landfill", "incineration", "sorting", "plastic", "pilot"]
 PLACES = [["广东省", "深圳市"], ["广东省", "广州市"], ["北京市"], []]
 
 
@@ -43,8 +43,9 @@ def _rows(n_docs: int, per_doc: int, seed: int, first_key: int = 0, prefix: str 
         for j in range(per_doc):
             i = first_key + d * per_doc + j
             tokens = [str(t) for t in rng.choice(VOCAB, size=int(rng.integers(3, 12)), p=_zipf(len(VOCAB)))]
+            english = [str(t) for t in rng.choice(ENGLISH, size=int(rng.integers(0, 6)))]
             rows.append(Row(
-                key=i, doc_id=f"{prefix}{d}", tokens=tokens, text="，".join(tokens) + "。",
+                key=i, doc_id=f"{prefix}{d}", tokens=tokens, text="，".join(tokens) + "。", english=english,
                 kind=["policy", "report", "notice"][i % 3], doc_type=["plan", "report"][d % 2],
                 doc_year=None if d == 0 else 2020 + d,
                 domain=[["waste"], ["water", "cross_cutting"], ["crossocutting"], []][i % 4],
@@ -83,8 +84,13 @@ def _build(settings: Settings, name: str, rows, vectors, previous=None, deleted=
     gen = settings.data_dir / "generations" / name
     gen.mkdir(parents=True, exist_ok=True)
     prev_gen, prev_manifest = previous if previous else (None, None)
-    writer = M.open_writer(settings, gen, prev_gen, prev_manifest)
-    writer.delete(list(deleted))
+    writer = M.open_writer(settings, gen, prev_gen, prev_manifest)      # as kb/build.py drives it
+    if previous:
+        assert writer.count() == prev_manifest["index"]["passages"]
+        writer.delete(list(deleted))
+    else:
+        assert writer.count() == 0
+    writer.add([], {SPACE: np.zeros((0, vectors.shape[1]), np.float32)})   # declares the space
     step = max(1, -(-len(rows) // batches))
     for i in range(0, len(rows), step):
         writer.add(rows[i:i + step], {SPACE: vectors[i:i + step]})
@@ -115,9 +121,24 @@ def lite(tmp_path_factory):
 
 # ------------------------------------------------------------------ keyword search
 
-def _reference(rows, weights, k, where=None):
-    bm25 = BM25Index([r.tokens for r in rows])
-    scores = bm25.scores(weights)
+def _bm25(docs: list[list[str]], weights: dict[str, float]) -> np.ndarray:
+    """Plain Okapi BM25 (k1 1.2, b 0.75) with weighted query terms, through base.bm25_weights."""
+    n = len(docs)
+    lengths = np.array([len(d) for d in docs], dtype=np.float64)
+    avg = float(lengths.mean()) if n else 1.0
+    df = Counter(t for d in docs for t in set(d))
+    scores = np.zeros(n, dtype=np.float64)
+    for term, w in weights.items():
+        if w <= 0 or not df[term]:
+            continue
+        tf = np.array([d.count(term) for d in docs], dtype=np.float64)
+        has = tf > 0
+        scores[has] += w * bm25_weights(tf[has], np.full(has.sum(), df[term]), lengths[has], n, avg)
+    return scores
+
+
+def _reference(rows, weights, k, where=None, field="tokens"):
+    scores = _bm25([getattr(r, field) for r in rows], weights)
     ranked = [(rows[i].key, float(scores[i])) for i in np.argsort(-scores, kind="stable")
               if scores[i] > 0 and _matches(rows[i], where)]
     return ranked[:k]
@@ -140,6 +161,18 @@ def test_keyword_scores_equal_our_bm25(lite, weights):
     got = lite["reader"].keyword(weights, 10)
     assert got, weights
     _same_ranking(got, _reference(lite["rows"], weights, 10))
+
+
+def test_english_keyword_field(lite):
+    """keyword(field="english"): the passages' English side, a second BM25 field, same scores as ours."""
+    reader, rows = lite["reader"], lite["rows"]
+    for weights in ({"waste": 1.0}, {"landfill": 1.0, "pilot": 0.35}):
+        got = reader.keyword(weights, 10, field="english")
+        assert got
+        _same_ranking(got, _reference(rows, weights, 10, field="english"))
+    assert reader.keyword({"焚烧": 1.0}, 10, field="english") == []
+    with pytest.raises(IndexMismatch):
+        reader.keyword({"waste": 1.0}, 10, field="french")
 
 
 def test_keyword_weights_and_filters(lite):
@@ -245,9 +278,9 @@ def test_facets(lite, array_reader, form):
     for where in (None, Where(place="广东省"), Where(doc_type="report", year=2024)):
         chosen = [r for r in rows if _matches(r, where)]
         want = {"kind": Counter(r.kind for r in chosen), "doc_type": Counter(r.doc_type for r in chosen),
-                "doc_year": Counter(r.doc_year for r in chosen if r.doc_year is not None)}
-        for name in ("domain", "instrument", "year", "places"):
-            want[name] = Counter(v for r in chosen for v in set(getattr(r, name)))
+                "doc_year": Counter(str(r.doc_year) for r in chosen if r.doc_year is not None)}
+        for name in ("domain", "instrument", "year", "places"):        # values as strings, as embedded
+            want[name] = Counter(str(v) for r in chosen for v in set(getattr(r, name)))
         assert reader.facets(where) == {name: dict(c) for name, c in want.items()}
 
 
@@ -334,6 +367,24 @@ def test_writer_from_previous_delete_and_switch(lite):
             writer.close()
     M.drop(settings, gen3, manifest3)
     assert not M.lite_dir(settings, gen3).exists()
+
+
+def test_writer_starts_empty_when_the_previous_index_cannot_continue(lite, tmp_path, caplog):
+    """Built by the embedded backend, on another Milvus, or gone: the writer starts empty (count 0), so
+    kb/build.py adds every passage."""
+    settings, g1, manifest = lite["settings"], lite["gen"], lite["manifest"]
+    cases = [({"index": {"backend": "embedded"}}, settings),
+             ({"index": {**manifest["index"], "target": "http://elsewhere:19530"}}, settings),
+             (manifest, _settings(settings.data_dir, milvus_uri=str(tmp_path / "lite-root")))]   # dir not there
+    for i, (prev, s) in enumerate(cases):
+        gen = settings.data_dir / "generations" / f"e{i}"
+        gen.mkdir()
+        writer = M.open_writer(s, gen, g1, prev)
+        try:
+            assert writer.count() == 0
+        finally:
+            writer.close()
+    assert "building from scratch" in caplog.text
 
 
 def test_threads_and_two_readers(lite):

@@ -89,7 +89,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.backends.base import LIST_TAGS, SCALAR_TAGS, Hits, Row, SearchBackend, Where
+from kb.backends.base import LIST_TAGS, SCALAR_TAGS, Hits, IndexWriter, Row, SearchBackend, Where
 from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
 from kb.settings import Settings
 
@@ -103,6 +103,8 @@ REPEAT = 20                     # a query weight w is sent as round(w * REPEAT) 
 BATCH = 1_000                   # rows per insert
 ITER_BATCH = 8_192              # rows per query-iterator page
 BM25_PARAMS = {"bm25_k1": 1.2, "bm25_b": 0.75}
+BM25_SOURCES = ("text", "terms", "english")   # analysed fields, each with a BM25 function into <name>_bm25
+KEYWORD_FIELDS = {"text": "terms_bm25", "english": "english_bm25"}   # keyword(field=...) -> sparse field
 HNSW_PARAMS = {"M": 16, "efConstruction": 200}
 MAX_TEXT_BYTES = 65_535         # VARCHAR limit
 TAG_CAPACITY = {"domain": 256, "instrument": 256, "year": 256, "places": 1024}
@@ -408,8 +410,10 @@ def _schema(client, spaces: dict[str, dict], terms_tokenizer: str):
                      analyzer_params={"tokenizer": "jieba"})
     schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
                      enable_match=True, analyzer_params={"tokenizer": terms_tokenizer})
-    schema.add_field("text_bm25", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_field("terms_bm25", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("english", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params={"tokenizer": terms_tokenizer})
+    for source in BM25_SOURCES:
+        schema.add_field(f"{source}_bm25", DataType.SPARSE_FLOAT_VECTOR)
     for name in ("kind", "doc_type"):
         schema.add_field(name, DataType.VARCHAR, max_length=256)
     schema.add_field("doc_year", DataType.INT64, nullable=True)
@@ -420,7 +424,7 @@ def _schema(client, spaces: dict[str, dict], terms_tokenizer: str):
     schema.add_field("tags", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
     for space in spaces.values():
         schema.add_field(space["field"], DataType.FLOAT_VECTOR, dim=int(space["dim"]))
-    for source in ("text", "terms"):
+    for source in BM25_SOURCES:
         schema.add_function(Function(name=f"{source}_bm25_fn", function_type=FunctionType.BM25,
                                      input_field_names=[source], output_field_names=[f"{source}_bm25"]))
     return schema
@@ -442,7 +446,7 @@ def _index_params(client, spaces: dict[str, dict], dense: str, sparse: bool = Tr
     drops every index of the collection when it does not)."""
     params = client.prepare_index_params()
     if sparse:
-        for field_name in ("text_bm25", "terms_bm25"):
+        for field_name in (f"{source}_bm25" for source in BM25_SOURCES):
             params.add_index(field_name=field_name, index_name=f"{field_name}_idx",
                              index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                              params=_build_params(BM25_PARAMS))
@@ -459,7 +463,8 @@ def _index_params(client, spaces: dict[str, dict], dense: str, sparse: bool = Tr
 def _row_record(row: Row, vectors: dict[str, np.ndarray], i: int, spaces: dict[str, dict]) -> dict:
     record = {
         "key": int(row.key), "doc_id": row.doc_id, "text": _clip(row.text or ""),
-        "terms": _clip(term_text(row.tokens)), "kind": row.kind or "", "doc_type": row.doc_type or "",
+        "terms": _clip(term_text(row.tokens)), "english": _clip(term_text(row.english)),
+        "kind": row.kind or "", "doc_type": row.doc_type or "",
         "doc_year": None if row.doc_year is None else int(row.doc_year),
         "domain": list(row.domain), "instrument": list(row.instrument), "places": list(row.places),
         "year": [int(y) for y in row.year], "tags": _clip(tag_text(row)),
@@ -481,8 +486,9 @@ class MilvusBackend(SearchBackend):
     name = NAME
 
     def __init__(self, client, collection: str, spaces: dict[str, dict], where: str,
-                 lite: Path | None, view: bool, terms_tokenizer: str):
+                 lite: Path | None, view: bool, terms_tokenizer: str, hnsw_ef: int = 64):
         self.client = client
+        self.hnsw_ef = hnsw_ef                # HNSW search beam (at least k)
         self.collection = collection
         self._spaces = spaces                 # spec -> {"field": name, "dim": int}
         self.where = where                    # for messages: "generation g... (Milvus at ...)"
@@ -558,12 +564,14 @@ class MilvusBackend(SearchBackend):
             return int(res[0]["count(*)"])
         return self._cached("count", where, compute, size=4096)
 
-    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None) -> Hits:
+    def keyword(self, weights: dict[str, float], k: int, where: Where | None = None, field: str = "text") -> Hits:
+        if field not in KEYWORD_FIELDS:
+            raise IndexMismatch(f"no keyword field {field!r}: one of {', '.join(KEYWORD_FIELDS)}")
         text = query_text(weights)
         if not text or k <= 0:
             return []
         with self._guard("keyword search"):
-            res = self.client.search(self.collection, data=[text], anns_field="terms_bm25",
+            res = self.client.search(self.collection, data=[text], anns_field=KEYWORD_FIELDS[field],
                                      limit=min(k, MAX_TOPK), filter=self._expr(where), output_fields=["key"],
                                      search_params={"metric_type": "BM25"})
         return [(key, score / REPEAT) for key, score in self._hits(res, absolute=True) if score > 0]
@@ -585,7 +593,7 @@ class MilvusBackend(SearchBackend):
         return self._spaces[space]
 
     def _dense_params(self, k: int) -> dict:
-        return {"metric_type": "IP", "params": {"ef": max(64, min(k, MAX_TOPK))}}
+        return {"metric_type": "IP", "params": {"ef": min(max(self.hnsw_ef, k), MAX_TOPK)}}
 
     def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:
         info = self._space(space)
@@ -637,11 +645,11 @@ class MilvusBackend(SearchBackend):
         def compute():
             counts = {name: Counter() for name in SCALAR_TAGS + LIST_TAGS}
             for r in self._iterate(self._expr(where), list(SCALAR_TAGS + LIST_TAGS)):
-                for name in SCALAR_TAGS:
+                for name in SCALAR_TAGS:        # values as strings, as the embedded backend gives them
                     if r.get(name) not in (None, ""):
-                        counts[name][r[name]] += 1
+                        counts[name][str(r[name])] += 1
                 for name in LIST_TAGS:
-                    counts[name].update(set(r.get(name) or ()))
+                    counts[name].update({str(v) for v in r.get(name) or ()})
             return {name: dict(c) for name, c in counts.items()}
         return self._cached("facets", where, compute, size=256)
 
@@ -687,18 +695,24 @@ class MilvusBackend(SearchBackend):
     # (A writer is a MilvusWriter; these raise on a reader.)
 
 
-class MilvusWriter(MilvusBackend):
+class MilvusWriter(MilvusBackend, IndexWriter):
     """A new generation's collection. Rows of the previous generation are copied lazily (at the first
     add or at commit), without the documents deleted before that."""
 
     def __init__(self, client, collection: str, spaces: dict[str, dict], where: str, lite: Path | None,
                  terms_tokenizer: str, settings: Settings, previous: tuple | None, expected: int):
-        super().__init__(client, collection, spaces, where, lite, False, terms_tokenizer)
+        super().__init__(client, collection, spaces, where, lite, False, terms_tokenizer, settings.hnsw_ef)
         self.settings = settings
         self._previous = previous            # (client, collection, lite view or None) to copy from
         self._excluded: set[str] = set()     # documents deleted before the copy
         self._created = False
+        self._expected = expected            # the previous generation's passages
+        self._rows = 0                       # passages in the new collection
         self._dense = _dense_index(expected, settings.flat_threshold)
+
+    def count(self, where: Where | None = None) -> int:
+        """Passages in the index so far (before the copy: the previous generation's count)."""
+        return self._rows if self._created else self._expected
 
     def _ensure_collection(self) -> None:
         """Create the collection with its indexes and load it (a server searches, queries and deletes
@@ -720,7 +734,7 @@ class MilvusWriter(MilvusBackend):
             return
         client, collection, view = self._previous
         self._previous = None
-        fields = ["key", "doc_id", "text", "terms", "kind", "doc_type", "doc_year", *LIST_TAGS, "tags",
+        fields = ["key", "doc_id", "text", "terms", "english", "kind", "doc_type", "doc_year", *LIST_TAGS, "tags",
                   *(s["field"] for s in self._spaces.values())]
         excluded = self._excluded      # left out here rather than by a `not in` filter, which Lite
         try:                           # evaluates row by row on every page
@@ -742,6 +756,7 @@ class MilvusWriter(MilvusBackend):
                         if batch:
                             with self._guard("inserting passages"):
                                 self.client.insert(self.collection, batch)
+                            self._rows += len(batch)
                 finally:
                     it.close()
         finally:
@@ -768,11 +783,12 @@ class MilvusWriter(MilvusBackend):
         for i in range(0, len(doc_ids), BATCH):
             chunk = doc_ids[i:i + BATCH]
             with self._guard("deleting passages"):
-                self.client.delete(self.collection, filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
+                res = self.client.delete(self.collection,
+                                         filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
+            self._rows -= int(res.get("delete_count", 0)) if isinstance(res, dict) else 0
 
     def add(self, rows: list[Row], vectors: dict[str, np.ndarray]) -> None:
-        if not rows:
-            return
+        """Add passages; an empty add declares the vector spaces (and their sizes) up front."""
         if not self._created and not self._spaces:
             self._spaces = {spec: {"field": space_field(spec), "dim": int(np.asarray(v).shape[1])}
                             for spec, v in sorted(vectors.items())}
@@ -791,6 +807,7 @@ class MilvusWriter(MilvusBackend):
                      for j, row in enumerate(rows[i:i + BATCH], start=i)]
             with self._guard("inserting passages"):
                 self.client.insert(self.collection, batch)
+        self._rows += len(rows)
 
     def commit(self) -> dict:
         self._ensure_collection()
@@ -867,7 +884,7 @@ def open_reader(settings: Settings, generation: Path, manifest: dict) -> MilvusB
     record = _index_record(manifest, generation)
     client, view, where = _open_sealed(settings, generation, record, "the index")
     reader = MilvusBackend(client, record["collection"], dict(record.get("spaces") or {}), where, view,
-                           view is not None, record.get("terms_tokenizer", "standard"))
+                           view is not None, record.get("terms_tokenizer", "standard"), settings.hnsw_ef)
     try:
         with reader._guard("loading the collection"):
             if not client.has_collection(record["collection"]):
@@ -916,13 +933,18 @@ def _drop_orphans(settings: Settings, client) -> None:
 
 def open_writer(settings: Settings, generation: Path, previous: Path | None,
                 previous_manifest: dict | None) -> MilvusWriter:
-    """A new generation's collection, to be filled from the previous generation's (or empty)."""
-    prev_record = _index_record(previous_manifest, previous) if previous is not None else None
+    """A new generation's collection, to be filled from the previous generation's. It starts empty (and
+    `count()` is 0, so the caller adds every passage) when there is none, or when the previous index
+    cannot be continued: built by another backend, on another Milvus, with another term analyser, or
+    gone (logged)."""
+    prev_record = (previous_manifest or {}).get("index") if previous is not None else None
+    if not isinstance(prev_record, dict) or prev_record.get("backend") != NAME or not prev_record.get("collection"):
+        prev_record = None
     target = settings.milvus_target if is_server(settings) else "lite"
     if prev_record is not None and prev_record.get("target") != target:
-        raise IndexMismatch(f"the previous generation {previous.name} is on another Milvus "
-                            f"({prev_record.get('target')}, now {target})",
-                            hint="rebuild the knowledge base from scratch (`kb ingest`)")
+        log.warning("generation %s: the previous index is on %s, now %s: building from scratch",
+                    generation.name, prev_record.get("target"), target)
+        prev_record = None
     if target == "lite":
         lite = lite_dir(settings, generation)
         if lite.exists():                   # a killed ingest's leftovers in a fresh generation folder
@@ -947,31 +969,42 @@ def open_writer(settings: Settings, generation: Path, previous: Path | None,
                 tokenizer = _terms_tokenizer(client, f"{alias_name(settings)}_probe")
         else:
             tokenizer = "standard"
+        if prev_record is not None and prev_record.get("terms_tokenizer", tokenizer) != tokenizer:
+            log.warning("generation %s: the previous index analysed terms with %s, this Milvus with %s: "
+                        "building from scratch", generation.name, prev_record.get("terms_tokenizer"), tokenizer)
+            prev_record = None
         if prev_record is not None:
-            if prev_record.get("terms_tokenizer", tokenizer) != tokenizer:
-                raise IndexMismatch(f"the previous generation's terms were analysed with "
-                                    f"{prev_record.get('terms_tokenizer')}, this Milvus uses {tokenizer}",
-                                    hint="rebuild the knowledge base from scratch (`kb ingest`)")
-            if lite is None:
-                prev_client, prev_view = client, None
-            else:
-                prev_client, prev_view, _ = _open_sealed(settings, previous, prev_record, "the previous index")
-            source = (prev_client, prev_record["collection"], prev_view)
-            with _Guard(f"opening the previous generation {previous.name}"):
-                if not prev_client.has_collection(prev_record["collection"]):
-                    raise DamagedKnowledgeBase(f"the collection {prev_record['collection']} of generation "
-                                               f"{previous.name} is missing: re-run `kb ingest`")
-                prev_client.load_collection(prev_record["collection"])
+            source = _previous_source(settings, previous, prev_record, client if lite is None else None)
+            if source is None:
+                prev_record = None
     except BaseException:
-        if source is not None and source[2] is not None:
-            _close(source[0], None)
-            _drop_view(source[2])
         _close(client, lite)
         raise
     spaces = dict((prev_record or {}).get("spaces") or {})
     expected = int((prev_record or {}).get("passages") or 0)
     return MilvusWriter(client, collection_name(settings, generation), spaces, where, lite, tokenizer,
                         settings, source, expected)
+
+
+def _previous_source(settings: Settings, previous: Path, record: dict, server_client):
+    """(client, collection, Lite view or None) to copy the previous generation's rows from, loaded; None
+    (logged) when its collection or Lite directory is gone or unreadable."""
+    client, view = server_client, None
+    try:
+        if client is None:
+            client, view, _ = _open_sealed(settings, previous, record, "the previous index")
+        with _Guard(f"opening the previous generation {previous.name}"):
+            if not client.has_collection(record["collection"]):
+                raise DamagedKnowledgeBase(f"the collection {record['collection']} is missing")
+            client.load_collection(record["collection"])
+        return client, record["collection"], view
+    except KBError as exc:
+        log.warning("generation %s: cannot continue from its index (%s): building from scratch",
+                    previous.name, exc.one_line())
+        if view is not None:
+            _close(client, None)
+            _drop_view(view)
+        return None
 
 
 def publish(settings: Settings, generation: Path, manifest: dict) -> None:
