@@ -99,6 +99,11 @@ def _build(settings: Settings, name: str, rows, vectors, previous=None, deleted=
     return manifest
 
 
+def _vocab(rows) -> dict:
+    """Each token (as the terms field writes it) -> the passages holding it."""
+    return dict(Counter(w for r in rows for w in set(M.term_text(r.tokens).split())))
+
+
 def _tree_digest(path: Path) -> dict:
     return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
             for f in sorted(path.rglob("*")) if f.is_file()}
@@ -216,6 +221,13 @@ def test_real_passages_keyword_parity(tmp_path):
         top = reader.keyword_text("".join(phrase[:3]), 3)
         assert top and top[0][0] == rows[17].key or any(k == rows[17].key for k, _ in top)
         assert reader.has_token(rows[5].tokens[0]) and reader.keys().tolist() == [r.key for r in rows]
+    finally:
+        reader.close()
+    (settings.data_dir / "generations" / "g1" / M.VOCAB_FILE).unlink()      # no vocabulary: Milvus lookups
+    reader = M.open_reader(settings, settings.data_dir / "generations" / "g1", manifest)
+    try:
+        assert reader.vocab is None and reader.has_token(rows[5].tokens[0]) and not reader.has_token("无此词")
+        assert reader.docs_with(rows[5].tokens[0]) == frozenset(r.key for r in rows if rows[5].tokens[0] in r.tokens)
     finally:
         reader.close()
 
@@ -340,6 +352,7 @@ def test_writer_from_previous_delete_and_switch(lite):
         _same_ranking(reader2.keyword({"焚烧": 1.0, "回收": 0.5}, 10), _reference(kept, {"焚烧": 1.0, "回收": 0.5}, 10))
         assert reader2.vector(SPACE, new_vectors[2], 1)[0][0] == new_rows[2].key
         assert reader2.docs_with("焚烧") == frozenset(r.key for r in kept if "焚烧" in r.tokens)
+        assert json.loads((g2 / M.VOCAB_FILE).read_text(encoding="utf-8")) == _vocab(kept)
         # the served generation still answers as before
         assert lite["reader"].count() == len(rows)
         assert lite["reader"].vector(SPACE, vectors[25], 1)[0][0] == rows[25].key
@@ -355,7 +368,9 @@ def test_writer_from_previous_delete_and_switch(lite):
     manifest3 = {"index": writer.commit()}
     reader3 = M.open_reader(settings, gen3, manifest3)
     try:
-        assert reader3.keys().tolist() == sorted(r.key for r in kept if r.doc_id != "d3")
+        kept3 = [r for r in kept if r.doc_id != "d3"]
+        assert reader3.keys().tolist() == sorted(r.key for r in kept3)
+        assert json.loads((gen3 / M.VOCAB_FILE).read_text(encoding="utf-8")) == _vocab(kept3)
     finally:
         reader3.close()
     assert _tree_digest(M.lite_dir(settings, g1)) == sealed_before

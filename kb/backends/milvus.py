@@ -61,7 +61,10 @@ does), from Milvus's inverted index; a search returns at most 16,384 hits, so a 
 than that is paged through a `text_match` filter (`enable_match` on `terms`) with a query iterator
 instead. (A `text_match` filter is what Milvus offers for this, but Milvus Lite evaluates it by scanning
 every passage: 0.3-0.6 s per lookup at 2,000 passages, against ~10 ms for the search.) Both are cached per
-reader (the generation never changes).
+reader (the generation never changes). `has_token` is asked for every CC-CEDICT word at start-up (~67,000
+calls: 200 s as Milvus searches), so the writer also saves the vocabulary with each token's passage count
+in the generation folder (`milvus-terms.json`, checksummed with the generation's files): `has_token` reads
+it, `docs_with` of a token not in it is empty without a search.
 
 **Filters.** Scalar tags are `==`; list tags (domain, instrument, year, and `places`: a passage's places
 with every place containing them, so a province matches its cities) are `array_contains` on their ARRAY
@@ -98,6 +101,7 @@ log = logging.getLogger("kb.milvus")
 NAME = "milvus"
 LITE_DIR = "milvus.db"          # a generation's Milvus Lite directory (pymilvus needs the .db ending)
 VIEWS_DIR = "milvus-open"       # readers' private views of it, beside it in the generation folder
+VOCAB_FILE = "milvus-terms.json"   # in the generation folder: each token of `terms` -> its passage count
 MAX_TOPK = 16_384               # Milvus's limit on a search's top-k and on one query's rows
 REPEAT = 20                     # a query weight w is sent as round(w * REPEAT) copies of the token
 BATCH = 1_000                   # rows per insert
@@ -498,6 +502,7 @@ class MilvusBackend(SearchBackend):
         self._cache: dict[str, OrderedDict] = {}
         self._cache_lock = threading.Lock()
         self._closed = False
+        self.vocab: dict[str, int] | None = None   # term -> passages holding it, when the writer saved it
         with _Guard(f"asking {where} its version"):
             self.lite_engine = str(client.get_server_version()).startswith("milvus_lite")
 
@@ -663,7 +668,7 @@ class MilvusBackend(SearchBackend):
 
     def docs_with(self, token: str) -> frozenset[int]:
         word = term_text([token])
-        if not word or " " in word:
+        if not word or " " in word or (self.vocab is not None and word not in self.vocab):
             return frozenset()
 
         def compute():
@@ -676,9 +681,13 @@ class MilvusBackend(SearchBackend):
         return self._cached("docs", word, compute, size=1024)
 
     def has_token(self, token: str) -> bool:
+        """From the generation's vocabulary file (the translator checks every dictionary word against
+        the corpus at start-up: ~67,000 calls, 3 ms each as Milvus searches); a search where there is none."""
         word = term_text([token])
         if not word or " " in word:
             return False
+        if self.vocab is not None:
+            return word in self.vocab
         return self._cached("has", word, lambda: bool(self._term_hits(word, 1)), size=65_536)
 
     def close(self) -> None:
@@ -709,6 +718,8 @@ class MilvusWriter(MilvusBackend, IndexWriter):
         self._expected = expected            # the previous generation's passages
         self._rows = 0                       # passages in the new collection
         self._dense = _dense_index(expected, settings.flat_threshold)
+        self._df: Counter = Counter()        # term -> passages holding it (saved as VOCAB_FILE)
+        self.generation: Path | None = None
 
     def count(self, where: Where | None = None) -> int:
         """Passages in the index so far (before the copy: the previous generation's count)."""
@@ -750,6 +761,7 @@ class MilvusWriter(MilvusBackend, IndexWriter):
                             if r.get("doc_id") in excluded:
                                 continue
                             rec = {f: r.get(f) for f in fields}
+                            self._df.update(set((rec["terms"] or "").split()))
                             for s in self._spaces.values():
                                 rec[s["field"]] = [float(x) for x in rec[s["field"]]]
                             batch.append(rec)
@@ -782,6 +794,9 @@ class MilvusWriter(MilvusBackend, IndexWriter):
             return
         for i in range(0, len(doc_ids), BATCH):
             chunk = doc_ids[i:i + BATCH]
+            expr = f"doc_id in {json.dumps(chunk, ensure_ascii=False)}"
+            for r in self._iterate(expr, ["terms"]):
+                self._df.subtract(set((r.get("terms") or "").split()))
             with self._guard("deleting passages"):
                 res = self.client.delete(self.collection,
                                          filter=f"doc_id in {json.dumps(chunk, ensure_ascii=False)}")
@@ -805,6 +820,8 @@ class MilvusWriter(MilvusBackend, IndexWriter):
         for i in range(0, len(rows), BATCH):
             batch = [_row_record(row, vectors, j, self._spaces)
                      for j, row in enumerate(rows[i:i + BATCH], start=i)]
+            for rec in batch:
+                self._df.update(set(rec["terms"].split()))
             with self._guard("inserting passages"):
                 self.client.insert(self.collection, batch)
         self._rows += len(rows)
@@ -824,6 +841,9 @@ class MilvusWriter(MilvusBackend, IndexWriter):
                 self._dense = dense
             if self._lite is not None:     # a Lite directory carries its own alias, set before it is sealed
                 _point_alias(self.client, alias_name(self.settings), self.collection)
+        if self.generation is not None:
+            vocab = {w: c for w, c in sorted(self._df.items()) if c > 0}
+            (self.generation / VOCAB_FILE).write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
         record = {
             "backend": NAME, "collection": self.collection, "alias": alias_name(self.settings),
             "target": "lite" if self._lite is not None else self.settings.milvus_target,
@@ -885,6 +905,14 @@ def open_reader(settings: Settings, generation: Path, manifest: dict) -> MilvusB
     client, view, where = _open_sealed(settings, generation, record, "the index")
     reader = MilvusBackend(client, record["collection"], dict(record.get("spaces") or {}), where, view,
                            view is not None, record.get("terms_tokenizer", "standard"), settings.hnsw_ef)
+    try:
+        reader.vocab = json.loads((generation / VOCAB_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass                 # looked up in Milvus instead
+    except (OSError, ValueError) as exc:
+        reader.close()
+        raise DamagedKnowledgeBase(f"{VOCAB_FILE} of generation {generation.name} is unreadable "
+                                   f"({type(exc).__name__}): re-run `kb ingest`") from None
     try:
         with reader._guard("loading the collection"):
             if not client.has_collection(record["collection"]):
@@ -982,8 +1010,10 @@ def open_writer(settings: Settings, generation: Path, previous: Path | None,
         raise
     spaces = dict((prev_record or {}).get("spaces") or {})
     expected = int((prev_record or {}).get("passages") or 0)
-    return MilvusWriter(client, collection_name(settings, generation), spaces, where, lite, tokenizer,
-                        settings, source, expected)
+    writer = MilvusWriter(client, collection_name(settings, generation), spaces, where, lite, tokenizer,
+                          settings, source, expected)
+    writer.generation = generation
+    return writer
 
 
 def _previous_source(settings: Settings, previous: Path, record: dict, server_client):
