@@ -373,6 +373,14 @@ def test_writer_from_previous_delete_and_switch(lite):
         assert json.loads((gen3 / M.VOCAB_FILE).read_text(encoding="utf-8")) == _vocab(kept3)
     finally:
         reader3.close()
+    # nothing changed: kb/build.py adds nothing, the commit copies every passage
+    gen5 = settings.data_dir / "generations" / "g5"
+    gen5.mkdir()
+    writer = M.open_writer(settings, gen5, gen3, manifest3)
+    assert writer.count() == len(kept3)
+    manifest5 = {"index": writer.commit()}
+    assert manifest5["index"]["passages"] == len(kept3)
+    assert json.loads((gen5 / M.VOCAB_FILE).read_text(encoding="utf-8")) == _vocab(kept3)
     assert _tree_digest(M.lite_dir(settings, g1)) == sealed_before
     with pytest.raises(IndexMismatch):      # another embedder's vectors cannot join the collection
         writer = M.open_writer(settings, settings.data_dir / "generations" / "g4", g2, manifest2)
