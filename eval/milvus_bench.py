@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kb.backends import milvus as M  # noqa: E402
-from kb.backends.base import Row, Where  # noqa: E402
-from kb.settings import PROJECT_ROOT, Settings  # noqa: E402
-from kb.text import segmenter  # noqa: E402
+from kb.backends import milvus as M
+from kb.backends.base import Row, Where
+from kb.settings import PROJECT_ROOT, Settings
+from kb.text import segmenter
 
 PLACES = [["广东省", "深圳市"], ["广东省", "广州市"], ["浙江省", "杭州市"], ["北京市"], ["重庆市"], []]
 DOMAINS = ["waste", "water", "air", "soil", "climate"]

@@ -92,7 +92,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.backends.base import LIST_TAGS, SCALAR_TAGS, Hits, IndexWriter, Row, SearchBackend, Where
+from kb.backends.base import (
+    LIST_TAGS,
+    SCALAR_TAGS,
+    Hits,
+    IndexWriter,
+    Row,
+    SearchBackend,
+    Where,
+)
 from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
 from kb.settings import Settings
 
@@ -929,7 +937,7 @@ def _terms_tokenizer(client, probe: str) -> str:
     """`whitespace` where the server has it (Milvus 2.5+); `standard` (\\w+) on Milvus Lite, whose only
     other tokenizer is jieba. Our token text holds only \\w characters and spaces: both split it alike
     (a server's standard tokenizer would split Chinese into characters, hence the probe)."""
-    from pymilvus import DataType, Function, FunctionType
+    from pymilvus import DataType, Function, FunctionType, MilvusException
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("key", DataType.INT64, is_primary=True)
@@ -942,7 +950,7 @@ def _terms_tokenizer(client, probe: str) -> str:
         if client.has_collection(probe):
             client.drop_collection(probe)
         client.create_collection(probe, schema=schema)
-    except Exception:      # Milvus Lite rejects the tokenizer
+    except MilvusException:      # Milvus Lite rejects the tokenizer
         return "standard"
     client.drop_collection(probe)
     return "whitespace"
