@@ -33,7 +33,7 @@ or a test process and its server). Hence:
 - the live swap stays what it is for the embedded backend: `CURRENT` names the generation (atomic
   rename); on Lite each generation's directory also holds the alias, pointed at its collection at commit.
 
-**Keyword search and how Milvus's BM25 differs from ours.** Each passage carries two analysed text fields,
+**Keyword search and how Milvus's BM25 differs from ours.** Each passage carries three analysed text fields,
 each with Milvus's BM25 function into a sparse field (SPARSE_INVERTED_INDEX, metric BM25, k1 1.2, b 0.75
 as in `kb.keyword`):
 - `terms`: our own jieba tokens (domain dictionary, search-mode sub-words, stop words out), written as
@@ -46,6 +46,8 @@ as in `kb.keyword`):
   weight the query planner uses (1.0, 0.7, 0.5, 0.35) exactly; scores are divided by 20 again, so they
   are on our BM25's scale (equal to it, tests/test_milvus.py checks). Milvus accepts
   no query vector for a BM25 function field (and the sparse vectors it stores are hashed term counts).
+- `english`: the passage's English side (`Row.english`), written and analysed like `terms`:
+  `keyword(..., field="english")`.
 - `text`: the passage's search text analysed by Milvus's own jieba (`{"tokenizer": "jieba"}`): Milvus's
   full-text search as Milvus users have it (`keyword_text`, and `hybrid`). Its dictionary is jieba's
   default one (Milvus Lite calls the `jieba` package's global tokenizer in search mode; a server uses
