@@ -164,6 +164,10 @@ class AskResponse(_Out):
     covered: bool | None = Field(None, description="False when the knowledge base does not cover the question.")
     support: float | None = Field(None, description="How well the best passages cover the question (the "
                                                     "refusal threshold is in eval/RESULTS.md).")
+    similarity: float | None = Field(None, description="Cosine between the question's embedding and the top "
+                                                       "passage's (None for an embedder without a fitted line).")
+    relevance: float | None = Field(None, description="similarity + weight x support: answered when it reaches "
+                                                      "the threshold fitted on the tuning split (eval/RESULTS.md).")
 
 
 # ------------------------------------------------------------------ browsing

@@ -10,12 +10,11 @@ thousand headings does not give ten thousand passages of a few characters.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from ingest.structure import Block
-
-_SENTENCE = re.compile(r".+?(?:[。！？；!?;]+[”’」』）)]*|$)", re.S)
+from kb.sentences import SENTENCE as _SENTENCE
+from kb.sentences import sentences
 
 
 @dataclass
@@ -26,10 +25,6 @@ class Piece:
     section: list[str]
     front: bool
     table: bool = False
-
-
-def sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE.findall(text) if s]
 
 
 def _cut(text: str, max_chars: int) -> list[str]:

@@ -12,26 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.clean import Line
+from kb.sentences import parse_heading
 
-CN_NUM = "一二三四五六七八九十"
-_PATTERNS = [
-    (1, re.compile(rf"^(?P<num>[{CN_NUM}]+)、\s*(?P<rest>.+)$")),
-    (1, re.compile(rf"^第(?P<num>[{CN_NUM}\d]+)[章部篇]\s*(?P<rest>.+)$")),
-    (2, re.compile(rf"^[（(]\s*(?P<num>[{CN_NUM}]+)\s*[）)]\s*(?P<rest>.+)$")),
-    (3, re.compile(r"^(?P<num>\d{1,2})\s*[.．、](?!\d)\s*(?P<rest>.+)$")),
-    (4, re.compile(r"^[（(]\s*(?P<num>\d{1,2})\s*[）)]\s*(?P<rest>.+)$")),
-    (5, re.compile(r"^(?P<num>\d{1,2})\s*[)）]\s*(?P<rest>.+)$")),
-    (6, re.compile(rf"^(?P<num>[{CN_NUM}]{{1,2}})是(?P<rest>.+)$")),
-]
-# articles of a regulation or measure: "第十二条　text..." (the article is its own section, its text the body)
-_ARTICLE = re.compile(rf"^第(?P<num>[{CN_NUM}百零〇\d]{{1,6}})条\s*(?P<rest>.*)$")
-_MD_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s*(?P<rest>[^#\s].*)$")
-_LABEL = {1: "{num}、", 2: "（{num}）", 3: "{num}. ", 4: "（{num}）", 5: "{num}）", 6: "{num}是"}
 _TERMINAL = set("。！？；…!?;：:")
 _CLOSERS = set("”’）」』)】")
 _BULLET = re.compile(r"^(?:[-•·▪●○◆■◇□※►▶✓√]|\*(?!\*))\s*\S")
-MAX_HEADING_CHARS = 60
-MAX_INLINE_TITLE_CHARS = 40
 
 
 @dataclass
@@ -58,41 +43,6 @@ def is_terminated(text: str) -> bool:
     if text[-1] == "." and len(text) > 1 and (text[-2].isalpha() or text[-2] in ")]\"'"):
         return True  # an English sentence
     return text[-1] in _CLOSERS and len(text) > 1 and text[-2] in _TERMINAL
-
-
-def parse_heading(text: str) -> tuple[int, str, str, str] | None:
-    """(rank, label, title, inline body) for a heading line, else None."""
-    m = _MD_HEADING.match(text)
-    if m:
-        inner = parse_heading(m.group("rest"))
-        rank = len(m.group("hashes"))
-        if inner:
-            return rank, inner[1], inner[2], inner[3]
-        return rank, "", m.group("rest").strip(), ""
-    m = _ARTICLE.match(text)
-    if m:
-        label = f"第{m.group('num')}条"
-        return 1.5, label, "", m.group("rest").strip()
-    for rank, pattern in _PATTERNS:
-        m = pattern.match(text)
-        if not m:
-            continue
-        rest = m.group("rest").strip()
-        label = _LABEL[rank].format(num=m.group("num")) if text[0] != "第" else text[: m.start("rest")].strip() + " "
-        if len(rest) <= MAX_HEADING_CHARS and not re.search(r"[。！？]", rest[:-1]) and not _looks_like_sentence(rest):
-            return rank, label, rest.rstrip("。"), ""
-        cut = re.search(r"[。！？]", rest)
-        if cut and cut.start() <= MAX_INLINE_TITLE_CHARS and rest[cut.end():].strip():
-            return rank, label, rest[: cut.start()], rest[cut.end():].strip()
-        if rank == 6 and cut and cut.start() <= MAX_INLINE_TITLE_CHARS:
-            return rank, label, rest[: cut.start()], ""
-        return None
-    return None
-
-
-def _looks_like_sentence(rest: str) -> bool:
-    # a short line that ends a sentence with a number or unit is prose, not a title
-    return bool(re.search(r"\d[%万亿吨个项家]*[。；]$", rest))
 
 
 def build_blocks(lines: list[Line]) -> list[Block]:

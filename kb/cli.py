@@ -316,7 +316,7 @@ def eval_(set_names, gold, as_json, chart, modes, save, compare, answers, data_d
         from kb.answer_eval import EVAL, evaluate_answers, format_answers
 
         kb = KnowledgeBase.open(_settings(data_dir))
-        real = [Path(g) for g in gold] or [EVAL / "gold.jsonl", EVAL / "heldout.jsonl"]
+        real = [Path(g) for g in gold] or [EVAL / "gold.jsonl", EVAL / "heldout.jsonl", EVAL / "heldout_fresh.jsonl"]
         report = evaluate_answers(kb, real, EVAL / "offtopic.jsonl")
         click.echo(json.dumps(report, indent=1) if as_json else format_answers(report))
         return

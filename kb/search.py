@@ -156,6 +156,14 @@ class KnowledgeBase:
                 self._embedders[spec] = emb
             return self._embedders[spec]
 
+    def passage_vector(self, passage_id: str, spec: str):
+        """The vector the index holds for a passage in one embedder's space (None if the backend has none)."""
+        p = self.catalog.passage_row(passage_id)
+        if p is None or spec not in self.spaces:
+            return None
+        found = self.index.vectors_of(spec, [p["key"]])
+        return None if found is None else found[0]
+
     # ------------------------------------------------------------ filters
     def where(self, filters: Filters) -> Where | None:
         """Filters checked against the vocabularies and the gazetteer, as the backend's filter."""

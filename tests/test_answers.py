@@ -13,7 +13,7 @@ import sys
 import httpx
 import pytest
 
-from kb.answer import answer, attributed_sentences
+from kb.answer import REFUSAL_LINES, answer, attributed_sentences
 from kb.answer_eval import citation_checks
 from kb.export import to_docx, to_markdown
 from kb.gazetteer import gazetteer
@@ -22,6 +22,7 @@ from kb.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 PHOSPHOGYPSUM = "how are cities handling phosphogypsum"
+FLOOR_REFUSED, FLOOR_ANSWERED = 0.85, 0.80   # below the held-out figures in eval/RESULTS.md (98.3% / 88.9%)
 
 
 def read_jsonl(name: str) -> list[dict]:
@@ -40,11 +41,11 @@ def test_sentences_are_credited_to_the_place_they_name(kb):
     """In passages naming several cities, a sentence naming one city belongs to that city, not to the
     passage's first place."""
     checked = 0
-    for row, p in enumerate(kb.passages):
-        local = [r["name"] for r in p["region"] if r["level"] == "city"]
+    for hit in kb.iter_passages():
+        local = [r["name"] for r in hit["tags"]["region"] if r["level"] == "city"]
         if len(local) < 2:
             continue
-        for s in attributed_sentences([kb.hit(row, 0.0)]):
+        for s in attributed_sentences([hit]):
             cities = [q.name for q in s.named if q.level == "city"]
             if len(set(cities)) == 1 and all(gazetteer().contains(q.name, cities[0]) for q in s.named):
                 assert s.place is not None and s.place.name == cities[0], (s.text, s.place)
@@ -95,15 +96,47 @@ def test_year_filter_drops_sentences_about_other_years(kb):
 
 # ------------------------------------------------------------------ refusal
 
-def test_off_topic_questions_are_refused_and_real_ones_answered(kb):
-    """A fixed stride over the held-out off-topic half and over the held-out questions (no hand picking)."""
-    off = [q["query"] for q in read_jsonl("offtopic.jsonl") if q.get("split") == "heldout"][::2]
-    real = [q["query"] for q in read_jsonl("heldout.jsonl")][::4]
+def test_held_out_refusal_floor(kb):
+    """A fixed stride over the held-out split (no hand picking): the held-out off-topic half, and the held-out
+    and fresh held-out questions. Floors a few points below the rates measured on the whole split
+    (eval/RESULTS.md, "Answers"); held-out: counts only, never the questions."""
+    off = [q["query"] for q in read_jsonl("offtopic.jsonl") if q.get("split") == "heldout"][::3]
+    real = [q["query"] for name in ("heldout.jsonl", "heldout_fresh.jsonl") for q in read_jsonl(name)][::5]
     refused = sum(not answer(kb, q)["statements"] for q in off)
     answered = sum(bool(answer(kb, q)["statements"]) for q in real)
-    # floors below the measured rates (eval/RESULTS.md, "Answers"); held-out: counts only, never the questions
-    assert refused >= 0.75 * len(off), f"{refused}/{len(off)} off-topic refused"
-    assert answered >= 0.75 * len(real), f"{answered}/{len(real)} held-out questions answered"
+    assert refused >= FLOOR_REFUSED * len(off), f"{refused}/{len(off)} off-topic refused"
+    assert answered >= FLOOR_ANSWERED * len(real), f"{answered}/{len(real)} held-out questions answered"
+
+
+def test_refusal_combines_the_lexical_and_the_semantic_signal(kb):
+    """The decision is the fitted line: similarity + weight x support >= threshold, both signals reported."""
+    weight, threshold = REFUSAL_LINES[kb.embedder(kb.settings.embedder).key]
+    for question in ("磷石膏综合利用", "what is the capital of France", "红烧肉怎么做"):
+        result = answer(kb, question)
+        assert 0 <= result["support"] <= 1 and -1 <= result["similarity"] <= 1
+        assert result["relevance"] == pytest.approx(result["similarity"] + weight * result["support"], abs=2e-4)
+        assert result["covered"] == (result["relevance"] >= threshold), result["relevance"]
+    assert answer(kb, "磷石膏综合利用")["covered"] and not answer(kb, "红烧肉怎么做")["covered"]
+    # a threshold given by the caller overrides the fitted one (the curve in eval/answer_threshold.py)
+    assert answer(kb, "磷石膏综合利用", threshold=1.5)["covered"] is False
+
+
+def test_an_embedder_without_a_fitted_line_refuses_on_support_alone(fast_settings, tmp_path):
+    """Cosines of another model are not on the fitted scale: the hash embedder falls back to the lexical rule."""
+    from kb.build import ingest
+    from kb.search import KnowledgeBase
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text(
+        "# 一、磷石膏\n\n德阳市出台磷石膏综合利用工作方案，2024年磷石膏综合利用量310.11万吨，综合利用率69.53%。\n\n"
+        "# 二、危险废物\n\n浙江省推行小微企业危险废物收集模式，实现收集全覆盖。\n", encoding="utf-8")
+    settings = fast_settings.with_(corpus_dir=corpus, min_chars=20)
+    assert not ingest(settings, show_progress=False).errors
+    small = KnowledgeBase.open(settings)
+    result = answer(small, "磷石膏综合利用")
+    assert result["similarity"] is None and result["covered"] and result["relevance"] == result["support"]
+    assert not answer(small, "what is the capital of France")["covered"]
 
 
 def test_refusal_says_what_was_searched(kb):

@@ -96,6 +96,11 @@ class SearchBackend(ABC):
     def has_token(self, token: str) -> bool:
         """Whether any passage holds the token (the corpus vocabulary the translator checks against)."""
 
+    def vectors_of(self, space: str, keys: list[int]) -> np.ndarray | None:
+        """The stored vectors of these passages (one row per key, in order), or None when the backend
+        cannot hand them out."""
+        return None
+
     def spaces(self) -> list[str]:
         """The vector spaces (embedder specs) this index holds."""
         return []

@@ -326,7 +326,10 @@ class EmbeddedReader(SearchBackend):
         indptr = np.load(gen / f"{prefix}bm25-indptr.npy", mmap_mode="r")
         if not isinstance(terms, dict):
             raise DamagedKnowledgeBase(f"{prefix}terms.json in generation {gen.name} is not a JSON object (damaged)")
-        if len(indptr) != len(terms) + 1 or (self.n and int(indices.max(initial=0)) >= self.n):
+        # every index in range: an out-of-range one would make the sparse product write out of bounds. It reads
+        # the whole file, which the manifest's checksum has just read too (so it is in the page cache)
+        if len(indptr) != len(terms) + 1 or len(indices) != len(data) \
+                or (self.n and len(indices) and int(indices.max()) >= self.n):
             raise DamagedKnowledgeBase(f"the keyword index {prefix}bm25 of generation {gen.name} does not match "
                                        "its passages (damaged)")
         return terms, sparse.csr_matrix((data, indices, indptr), shape=(len(terms), max(self.n, 1)), copy=False)
@@ -444,6 +447,15 @@ class EmbeddedReader(SearchBackend):
     # ---------------------------------------------------------------- vectors
     def spaces(self) -> list[str]:
         return list(self.vectors)
+
+    def vectors_of(self, space: str, keys: list[int]) -> np.ndarray | None:
+        if space not in self.vectors:
+            return None
+        keys = np.asarray(keys, dtype=np.int64)
+        pos = np.searchsorted(self.key_of, keys)
+        if len(keys) and (pos.max() >= self.n or (self.key_of[np.minimum(pos, self.n - 1)] != keys).any()):
+            return None
+        return np.asarray(self.vectors[space][pos], dtype=np.float32)
 
     def vector(self, space: str, query: np.ndarray, k: int, where: Where | None = None) -> Hits:
         if space not in self.vectors:
