@@ -245,6 +245,8 @@ def test_vector_search(lite):
     got = reader.vector(SPACE, vectors[7], 50, where)
     assert sorted(k for k, _ in got) == sorted(rows[i].key for i in allowed)
     assert reader.spaces() == [SPACE]
+    assert np.allclose(reader.vectors_of(SPACE, [rows[9].key, rows[2].key]), vectors[[9, 2]], atol=1e-6)
+    assert reader.vectors_of(SPACE, [rows[0].key, 10**9]) is None and reader.vectors_of("other", [0]) is None
     with pytest.raises(IndexMismatch):
         reader.vector("other:space", vectors[0], 3)
     with pytest.raises(IndexMismatch):

@@ -623,6 +623,21 @@ class MilvusBackend(SearchBackend):
                                      search_params=self._dense_params(k))
         return self._hits(res, absolute=False)
 
+    def vectors_of(self, space: str, keys: list[int]) -> np.ndarray | None:
+        """The stored vectors of these passages, in order (None when a key or the space is missing)."""
+        info = self._spaces.get(space)
+        if info is None:
+            return None
+        keys = [int(k) for k in keys]
+        if not keys:
+            return np.zeros((0, int(info["dim"])), dtype=np.float32)
+        with self._guard("reading vectors"):
+            res = self.client.get(self.collection, ids=keys, output_fields=[info["field"]])
+        found = {int(r["key"]): r[info["field"]] for r in res}
+        if any(k not in found for k in keys):
+            return None
+        return np.array([found[k] for k in keys], dtype=np.float32)
+
     def hybrid(self, weights: dict[str, float], queries: dict[str, np.ndarray], k: int,
                where: Where | None = None, rrf_k: int = 60) -> Hits:
         """Optional extra: Milvus's own `hybrid_search` (BM25 over our tokens plus each dense space) fused
