@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.schemas import (MAX_K, MAX_QUERY_CHARS, MAX_YEAR, MIN_YEAR, AskRequest, AskResponse, DocType, Domain,
                          DocumentDetail, DocumentSummary, Facets, Health, Indicator, Instrument, Kind, Mode, Passage,
                          Policy, Problem, SearchResponse, Timeline)
-from kb.errors import (BadInput, DamagedKnowledgeBase, EmbedderUnavailable, EmptyKnowledgeBase, IndexMismatch,
-                       KBError, NotFound, ReadOnlyDataDir, as_kb_error)
+from kb.errors import (BackendUnavailable, BadInput, DamagedKnowledgeBase, EmbedderUnavailable, EmptyKnowledgeBase,
+                       IndexMismatch, KBError, NotFound, ReadOnlyDataDir, as_kb_error)
 from kb.settings import Settings, get_settings
 
 log = logging.getLogger("api")
@@ -167,6 +167,7 @@ ERROR_STATUS: list[tuple[type[KBError], int]] = [
     (ReadOnlyDataDir, 503),
     (IndexMismatch, 503),
     (EmbedderUnavailable, 503),
+    (BackendUnavailable, 503),
     (NotFound, 404),
     (BadInput, 422),        # includes UnknownFilterValue
     (KBError, 400),

@@ -63,6 +63,12 @@ class EmbedderUnavailable(KBError):
     """The configured embedder cannot be loaded (missing package or model files)."""
 
 
+class BackendUnavailable(KBError):
+    """The search backend cannot be reached or failed (a Milvus server, a Milvus Lite directory)."""
+
+    hint = "start Milvus or point KB_MILVUS_URI at a running one (unset, it uses Milvus Lite in the data directory)"
+
+
 class EmbeddingFailed(KBError):
     """The embedder returned no usable vectors (wrong count, NaN or infinite values)."""
 
