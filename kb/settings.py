@@ -39,7 +39,8 @@ class Settings:
     xling_embedder: str = ""
     # Search backend: "embedded" (BM25 arrays + FAISS in the generation folder) or "milvus".
     backend: str = "embedded"
-    # Milvus: a Milvus Lite file (default: milvus.db in the data directory) or http://host:19530.
+    # Milvus: unset = Milvus Lite, one directory per generation (generations/<g>/milvus.db); a path = the
+    # same under that path (<path>/<g>.db); http(s)://host:19530 = a Milvus server or cluster.
     milvus_uri: str = ""
     # FAISS index type above `flat_threshold` passages: "ivf" or "hnsw" ("flat" keeps it exact always).
     index_type: str = "ivf"
