@@ -287,11 +287,13 @@ def main(argv=None) -> int:
         health = httpx.get(url + "/health", timeout=10).json()
         if args.warmup:
             run(url, queries, args.clients, args.warmup, args.k, args.mode)
-        cpu0 = cpu_seconds(pid)
+        cpu0, mine0 = cpu_seconds(pid), time.process_time()
         report = run(url, queries, args.clients, args.seconds, args.k, args.mode)
-        cpu1 = cpu_seconds(pid)
+        cpu1, mine1 = cpu_seconds(pid), time.process_time()
         if cpu0 is not None and cpu1 is not None and report["requests"]:
             report["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / report["requests"], 1)
+        if report["requests"]:   # this client shares the host's cores with the server
+            report["client_cpu_ms_per_request"] = round((mine1 - mine0) * 1000 / report["requests"], 1)
         report.update(query_mode="gold round robin" if args.repeat else "unique", pool=len(queries.queries),
                       queries_sent=queries.sent, distinct_queries=queries.distinct_sent(), pool_spent=queries.spent,
                       k=args.k, mode=args.mode, passages=health.get("passages"),
@@ -317,7 +319,8 @@ def main(argv=None) -> int:
         if report.get("server_peak_rss_mib"):
             print(f"server RSS {report['server_rss_mib']} MiB, peak {report['server_peak_rss_mib']} MiB")
         if report.get("server_cpu_ms_per_request"):
-            print(f"server CPU {report['server_cpu_ms_per_request']} ms per request")
+            print(f"server CPU {report['server_cpu_ms_per_request']} ms per request, load client CPU "
+                  f"{report.get('client_cpu_ms_per_request')} ms per request (same host)")
         print(f"host: {report['cpus']} CPUs, load average {report['load_avg']}")
     return 1 if report["errors"] else 0
 
