@@ -72,6 +72,12 @@ def test_concurrent_requests_each_get_their_own_vector(e5, singles):
     assert batching.key == e5.key and batching.dim == e5.dim
 
 
+def test_loading_the_engine_keeps_the_process_floating_point_mode(e5):
+    # a library linked with -ffast-math sets flush-to-zero for the whole process at load (numpy, hypothesis...)
+    tiny = np.array([np.finfo(np.float64).tiny]), np.array([np.finfo(np.float32).tiny], dtype=np.float32)
+    assert all((t / 2)[0] > 0 for t in tiny)
+
+
 def test_fast_engine_agrees_with_the_packaged_engine(e5, singles):
     if e5.engine != "vnni":
         pytest.skip("the fast engine is not used on this machine (no AVX-512 VNNI or no C compiler)")

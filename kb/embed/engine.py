@@ -24,7 +24,10 @@ from pathlib import Path
 log = logging.getLogger("kb.embed")
 
 SOURCE = Path(__file__).resolve().parent / "e5fast"
-CFLAGS = ["-O3", "-mavx2", "-mfma", "-ffast-math", "-funroll-loops", "-fopenmp", "-fPIC", "-shared"]
+CFLAGS = ["-O3", "-mavx2", "-mfma", "-ffast-math", "-funroll-loops", "-fopenmp", "-fPIC"]
+# linked in a second step WITHOUT -ffast-math: linking with it adds crtfastmath.o, which at load time sets
+# flush-to-zero for the whole process (numpy, hypothesis, everything) - caught by tests/test_api.py
+LDFLAGS = ["-shared", "-fopenmp"]
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni")
 
 _lock = threading.Lock()
@@ -50,7 +53,7 @@ def cpu_supported() -> bool:
 
 
 def _source_key() -> str:
-    h = hashlib.sha1(" ".join(CFLAGS).encode())
+    h = hashlib.sha1(" ".join(CFLAGS + ["|"] + LDFLAGS).encode())
     for name in ("e5.c", "e5.h"):
         h.update((SOURCE / name).read_bytes())
     return h.hexdigest()[:12]
@@ -64,19 +67,21 @@ def _build(target: Path) -> str | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
+    obj = tmp[:-3] + ".o"
     try:
-        proc = subprocess.run([cc, *CFLAGS, "-o", tmp, str(SOURCE / "e5.c"), "-lm"],
-                              capture_output=True, text=True, timeout=180)
-        if proc.returncode != 0:
-            return f"{Path(cc).name} failed: {' '.join(proc.stderr.split())[:200]}"
+        for cmd in ([cc, *CFLAGS, "-c", "-o", obj, str(SOURCE / "e5.c")], [cc, *LDFLAGS, "-o", tmp, obj, "-lm"]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+            if proc.returncode != 0:
+                return f"{Path(cc).name} failed: {' '.join(proc.stderr.split())[:200]}"
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
         return None
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for leftover in (tmp, obj):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def engine_path() -> str | None:
