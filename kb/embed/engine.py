@@ -75,6 +75,9 @@ def _build(target: Path) -> str | None:
                 return f"{Path(cc).name} failed: {' '.join(proc.stderr.split())[:200]}"
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
+        for old in target.parent.glob("e5fast-*.so"):   # builds of older sources (a loaded one stays mapped)
+            if old != target:
+                old.unlink(missing_ok=True)
         return None
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{type(exc).__name__}: {exc}"
