@@ -142,35 +142,21 @@ def _route_of(request: Request) -> str:
     return request.url.path if request.scope.get("endpoint") else "<unmatched>"
 
 
-class AccessLogMiddleware:
-    """Structured access log: method, route template, status, latency. Never the query text at info.
-    Plain ASGI (Starlette's `BaseHTTPMiddleware` cost ~5 % of a search's CPU under load, eval/LOAD.md)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            ms = round((time.perf_counter() - start) * 1000, 1)
-            request = Request(scope)
-            route = _route_of(request)
-            access_log.info("%s %s %s %.1fms", request.method, route, status, ms,
-                            extra={"method": request.method, "route": route, "status": status, "latency_ms": ms})
-            if log.isEnabledFor(logging.DEBUG) and request.url.query:
-                access_log.debug("query string %s", request.url.query)
+async def log_requests(request: Request, call_next):
+    """Structured access log: method, route template, status, latency. Never the query text at info."""
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        ms = round((time.perf_counter() - start) * 1000, 1)
+        route = _route_of(request)
+        access_log.info("%s %s %s %.1fms", request.method, route, status, ms,
+                        extra={"method": request.method, "route": route, "status": status, "latency_ms": ms})
+        if log.isEnabledFor(logging.DEBUG) and request.url.query:
+            access_log.debug("query string %s", request.url.query)
 
 
 # ------------------------------------------------------------------ errors (the one place)
@@ -447,7 +433,7 @@ def create_app(settings: Settings | None = None, *, cors_origins: list[str] | No
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_handler)
 
-    app.add_middleware(AccessLogMiddleware)
+    app.middleware("http")(log_requests)
     if origins:
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=600)
