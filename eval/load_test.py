@@ -1,18 +1,28 @@
 """Bounded load test of GET /search on loopback.
 
-Starts `kb serve` on a free port over --data-dir (or targets --url), sends the gold
-queries of eval/gold.jsonl round robin from N concurrent clients for a fixed time, then
-prints throughput, latency percentiles, errors and the server's peak RSS. Stops by itself.
+Starts `kb serve` on a free port over --data-dir (or targets --url), sends queries from N
+concurrent clients for a fixed time, then prints throughput, latency percentiles, errors and the
+server's RSS and CPU per request. Stops by itself (time and request count are both bounded).
 
-    python eval/load_test.py --data-dir /tmp/kbapi            # 8 clients, 30 s
+By default no query is sent twice in a run (warm-up included): the pool is every question of the
+eval sets (gold, heldout, heldout_fresh, offtopic) followed by systematic variations built from the
+glossary's terms of the field and the gazetteer's places (a topic with a place, a year or both, in
+Chinese, English or mixed), shuffled with a fixed seed. When the pool runs out the clients stop, so
+a cache of repeated questions can never make the figure. `--repeat` is the old mode: the queries of
+--gold round robin.
+
+    python eval/load_test.py --data-dir /tmp/kbapi            # 8 clients, 30 s, unique queries
+    python eval/load_test.py --data-dir /tmp/kbapi --repeat   # gold queries round robin
     python eval/load_test.py --url http://127.0.0.1:8000 --pid 1234
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -29,6 +39,10 @@ sys.path.insert(0, str(ROOT))
 from api.process import start_server, stop_server  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+EVAL_SETS = ("gold", "heldout", "heldout_fresh", "offtopic")
+TOPIC_KINDS = {"waste", "facility", "process", "policy", "indicator", "action"}
+PLACE_LEVELS = {"province", "city", "district"}
+YEARS = range(2018, 2028)
 
 
 def gold_queries(path: Path) -> list[str]:
@@ -39,6 +53,104 @@ def gold_queries(path: Path) -> list[str]:
     if not out:
         raise SystemExit(f"no queries in {path}")
     return out
+
+
+def eval_questions(eval_dir: Path = ROOT / "eval") -> list[str]:
+    """Every question of the eval sets, each once, in file order."""
+    out: dict[str, None] = {}
+    for name in EVAL_SETS:
+        path = eval_dir / f"{name}.jsonl"
+        if path.exists():
+            for q in gold_queries(path):
+                out.setdefault(q.strip(), None)
+    return list(out)
+
+
+def _tsv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def variation_parts(data_dir: Path = ROOT / "kb" / "data") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(topics, places) as (English, Chinese) pairs: terms of the field from the glossary, places with an
+    English name from the gazetteer."""
+    topics = {}
+    for row in _tsv(data_dir / "glossary.tsv"):
+        en, zh = (row.get("en") or "").strip(), (row.get("zh") or "").split("|")[0].strip()
+        if row.get("kind") in TOPIC_KINDS and en and zh and 2 <= len(en.split()) <= 5:
+            topics.setdefault(en, zh)
+    places = {}
+    for row in _tsv(data_dir / "gazetteer.tsv"):
+        zh, en = (row.get("name") or "").strip(), (row.get("en") or "").strip()
+        if row.get("level") in PLACE_LEVELS and zh and en:
+            places.setdefault(zh, en)
+    return list(topics.items()), [(en, zh) for zh, en in places.items()]
+
+
+TEMPLATES = (   # (topic en, topic zh, place en, place zh, year): a query as a user would type it
+    lambda te, tz, pe, pz, y: f"{pz}{tz}",
+    lambda te, tz, pe, pz, y: f"{pz}{y}年{tz}情况",
+    lambda te, tz, pe, pz, y: f"{tz} {y}年目标",
+    lambda te, tz, pe, pz, y: f"{te} in {pe}",
+    lambda te, tz, pe, pz, y: f"how does {pe} handle {te}?",
+    lambda te, tz, pe, pz, y: f"{te} targets for {y}",
+    lambda te, tz, pe, pz, y: f"{te} {pz}",
+    lambda te, tz, pe, pz, y: f"{pe} {tz}",
+)
+
+
+def unique_pool(size: int, seed: int = 11) -> list[str]:
+    """`size` distinct queries (compared case- and space-insensitively): the eval questions shuffled, then
+    variations (a question with a place, a topic with a place and / or a year), deterministic for a seed."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    pool: list[str] = []
+
+    def add(q: str) -> None:
+        key = " ".join(q.casefold().split())
+        if key not in seen:
+            seen.add(key)
+            pool.append(q)
+
+    questions = eval_questions()
+    rng.shuffle(questions)
+    for q in questions[:size]:
+        add(q)
+    topics, places = variation_parts()
+    tries = 0
+    while len(pool) < size and tries < 20 * size:
+        tries += 1
+        pe, pz = rng.choice(places)
+        if rng.random() < 0.2:      # an eval question narrowed to a place
+            q = rng.choice(questions).rstrip("?？ ")
+            add(f"{q} in {pe}" if q.isascii() else f"{pz}{q}")
+        else:
+            (te, tz), y = rng.choice(topics), rng.choice(YEARS)
+            add(rng.choice(TEMPLATES)(te, tz, pe, pz, y))
+    return pool
+
+
+class QuerySource:
+    """Thread-safe supply of queries: round robin over a list, or each of a pool once (None when spent)."""
+
+    def __init__(self, queries: list[str], unique: bool):
+        self.queries, self.unique = queries, unique
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.spent = False
+
+    def next(self) -> str | None:
+        with self._lock:
+            if self.unique and self.sent >= len(self.queries):
+                self.spent = True
+                return None
+            self.sent += 1
+            return self.queries[(self.sent - 1) % len(self.queries)]
+
+    def distinct_sent(self) -> int:
+        """Distinct texts among those handed out (case- and space-insensitive), counted, not assumed."""
+        sent = self.queries[: min(self.sent, len(self.queries))]
+        return len({" ".join(q.casefold().split()) for q in sent})
 
 
 def start(data_dir: str, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
@@ -90,8 +202,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[i]
 
 
-def run(url: str, queries: list[str], clients: int, seconds: float, k: int, mode: str) -> dict:
-    counter = itertools.count()
+def run(url: str, queries: QuerySource, clients: int, seconds: float, k: int, mode: str) -> dict:
     lock = threading.Lock()
     latencies: list[float] = []
     errors: list[str] = []
@@ -100,7 +211,9 @@ def run(url: str, queries: list[str], clients: int, seconds: float, k: int, mode
     def worker():
         with httpx.Client(base_url=url, timeout=30) as client:
             while time.monotonic() < stop_at:
-                q = queries[next(counter) % len(queries)]
+                q = queries.next()
+                if q is None:   # the pool of unique queries is spent
+                    break
                 t0 = time.perf_counter()
                 try:
                     r = client.get("/search", params={"q": q, "k": k, "mode": mode})
@@ -135,7 +248,12 @@ def main(argv=None) -> int:
     ap.add_argument("--pid", type=int, help="With --url: the server's process id, for its peak RSS.")
     ap.add_argument("--data-dir", default=os.environ.get("KB_DATA_DIR", str(ROOT / "data")),
                     help="Data directory of the server started here (default $KB_DATA_DIR or data/).")
-    ap.add_argument("--gold", default=str(ROOT / "eval" / "gold.jsonl"), help="Queries (JSON lines with 'query').")
+    ap.add_argument("--repeat", action="store_true",
+                    help="Old mode: the queries of --gold round robin (repeats), instead of never-repeating ones.")
+    ap.add_argument("--gold", default=str(ROOT / "eval" / "gold.jsonl"),
+                    help="With --repeat: the queries (JSON lines with 'query').")
+    ap.add_argument("--pool", type=int, default=20000, help="Unique mode: queries in the pool (at most one run's).")
+    ap.add_argument("--seed", type=int, default=11, help="Unique mode: shuffle and variation seed.")
     ap.add_argument("--clients", type=int, default=8, help="Concurrent clients (1-64).")
     ap.add_argument("--seconds", type=float, default=30.0, help="Duration (1-300 s).")
     ap.add_argument("--warmup", type=float, default=3.0, help="Seconds of unmeasured warm-up requests first.")
@@ -152,7 +270,10 @@ def main(argv=None) -> int:
         server_env = dict(kv.split("=", 1) for kv in args.server_env)
     except ValueError:
         ap.error("--server-env takes KEY=VALUE")
-    queries = gold_queries(Path(args.gold))
+    if args.repeat:
+        queries = QuerySource(gold_queries(Path(args.gold)), unique=False)
+    else:
+        queries = QuerySource(unique_pool(args.pool, args.seed), unique=True)
     proc = None
     if args.url:
         host = urlparse(args.url).hostname
@@ -166,12 +287,16 @@ def main(argv=None) -> int:
         health = httpx.get(url + "/health", timeout=10).json()
         if args.warmup:
             run(url, queries, args.clients, args.warmup, args.k, args.mode)
-        cpu0 = cpu_seconds(pid)
+        cpu0, mine0 = cpu_seconds(pid), time.process_time()
         report = run(url, queries, args.clients, args.seconds, args.k, args.mode)
-        cpu1 = cpu_seconds(pid)
+        cpu1, mine1 = cpu_seconds(pid), time.process_time()
         if cpu0 is not None and cpu1 is not None and report["requests"]:
             report["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / report["requests"], 1)
-        report.update(queries=len(queries), k=args.k, mode=args.mode, passages=health.get("passages"),
+        if report["requests"]:   # this client shares the host's cores with the server
+            report["client_cpu_ms_per_request"] = round((mine1 - mine0) * 1000 / report["requests"], 1)
+        report.update(query_mode="gold round robin" if args.repeat else "unique", pool=len(queries.queries),
+                      queries_sent=queries.sent, distinct_queries=queries.distinct_sent(), pool_spent=queries.spent,
+                      k=args.k, mode=args.mode, passages=health.get("passages"),
                       server_env=server_env, cpus=os.cpu_count(), load_avg=[round(x, 2) for x in os.getloadavg()])
         if pid:
             cur, peak = rss_kib(pid)
@@ -182,8 +307,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
+        what = (f"{report['pool']} gold queries round robin" if args.repeat else
+                f"never-repeating queries: {report['distinct_queries']} distinct of {report['queries_sent']} sent "
+                f"(warm-up included), pool {report['pool']}" + (", SPENT: clients stopped early" if queries.spent else ""))
         print(f"{report['requests']} requests in {report['seconds']} s from {report['clients']} clients "
-              f"({report['queries']} gold queries round robin, k={args.k}, mode={args.mode}, "
+              f"({what}, k={args.k}, mode={args.mode}, "
               f"{report['passages']} passages)" + (f", server env {server_env}" if server_env else ""))
         print(f"throughput {report['throughput_rps']} req/s; latency p50 {report['p50_ms']} ms, "
               f"p95 {report['p95_ms']} ms, p99 {report['p99_ms']} ms, max {report['max_ms']} ms")
@@ -191,7 +319,8 @@ def main(argv=None) -> int:
         if report.get("server_peak_rss_mib"):
             print(f"server RSS {report['server_rss_mib']} MiB, peak {report['server_peak_rss_mib']} MiB")
         if report.get("server_cpu_ms_per_request"):
-            print(f"server CPU {report['server_cpu_ms_per_request']} ms per request")
+            print(f"server CPU {report['server_cpu_ms_per_request']} ms per request, load client CPU "
+                  f"{report.get('client_cpu_ms_per_request')} ms per request (same host)")
         print(f"host: {report['cpus']} CPUs, load average {report['load_avg']}")
     return 1 if report["errors"] else 0
 

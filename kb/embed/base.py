@@ -33,6 +33,12 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         raise NotImplementedError
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several queries at once (one row each, equal to `embed_query`); engines that batch override it."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self.embed_query(t) for t in texts]).astype(np.float32)
+
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
