@@ -15,6 +15,7 @@ stop words out, Snowball-stemmed); `gloss(text)` a readable gloss for an English
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 from kb.gazetteer import gazetteer
@@ -35,12 +36,23 @@ def _stemmer():
     return snowballstemmer.stemmer("english")
 
 
+_STEM_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    """A word's Snowball stem, cached: a passage's English side repeats the same few thousand words. The
+    stemmer object keeps state while it works, so server threads take turns."""
+    with _STEM_LOCK:
+        return _stemmer().stemWord(word)
+
+
 def tokens(text: str) -> list[str]:
     """English index tokens of a query or of an English side: normalised words, no stop words, stemmed.
     Figures and Latin abbreviations in a Chinese passage (2025, PPP, VOCs) come through as they are."""
     words = [w.strip("'.") for w in _en_norm(text).split()]
     words = [w for w in words if w and w not in _STOP and not cjk_count(w) and any(c.isalnum() for c in w)]
-    return _stemmer().stemWords(words)
+    return [_stem(w) for w in words]
 
 
 @lru_cache(maxsize=1)

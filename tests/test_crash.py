@@ -17,7 +17,7 @@ from kb import store
 from kb.settings import PROJECT_ROOT, Settings
 
 REPORT = PROJECT_ROOT / "corpus" / "zero-waste-cities-2024.txt"
-EXTRA_COPIES = 8
+EXTRA_COPIES = 3
 
 
 def _ids(gen: Path) -> list[str]:
