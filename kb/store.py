@@ -229,7 +229,8 @@ def drop_lease(path: Path | None) -> None:
         path.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a lease's or a reader view's owner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -252,7 +253,7 @@ def leased(data_dir: Path) -> set[str]:
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
-        if _alive(pid):
+        if pid_alive(pid):
             names.add(name)
         else:
             path.unlink(missing_ok=True)

@@ -104,6 +104,7 @@ from kb.backends.base import (
     Where,
 )
 from kb.errors import BackendUnavailable, DamagedKnowledgeBase, IndexMismatch, KBError
+from kb.store import pid_alive
 from kb.settings import Settings
 
 log = logging.getLogger("kb.milvus")
@@ -331,23 +332,13 @@ _VIEWS: set[Path] = set()
 _VIEWS_LOCK = threading.Lock()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _clean_views(root: Path) -> None:
     """Remove views left by processes that died (their names start with the pid)."""
     if not root.is_dir():
         return
     for view in root.iterdir():
         pid = view.name.split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             shutil.rmtree(view, ignore_errors=True)
 
 
