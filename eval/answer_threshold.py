@@ -1,6 +1,7 @@
 """Fit and measure the answer's refusal: the share of real questions answered and of off-topic questions
 refused as the threshold moves, for the lexical support alone, the semantic similarity alone and their
-combination (kb/answer.py, `relevance`).
+combination (kb/answer.py, `relevance`), each with and without the country rule (a question naming a country
+no top passage speaks of is refused whatever its score).
 
 Tuning split: eval/gold.jsonl + the `tune` half of eval/offtopic.jsonl. Held-out split: eval/heldout.jsonl +
 eval/heldout_fresh.jsonl + the `heldout` half. The combination's direction (the lexical weight, in cosine
@@ -40,14 +41,21 @@ def splits() -> dict[str, tuple[list[str], list[str]]]:
 
 
 def signals(kb: KnowledgeBase, questions: list[str]) -> np.ndarray:
-    """(lexical support, similarity) per question, as the answer computes them."""
+    """(lexical support, similarity, 1 if a named country is missing) per question, as the answer computes them."""
     out = []
     for q in questions:
         plan = kb.plan(q)
         hits = kb.search(q, k=answer_mod.SUPPORT_PASSAGES, plan=plan)["results"]
         cos = answer_mod.similarity(kb, plan, hits)
-        out.append((answer_mod.support(answer_mod.concepts(kb, plan), hits), 0.0 if cos is None else cos))
-    return np.array(out, dtype=np.float64).reshape(-1, 2)
+        cs = answer_mod.concepts(kb, plan)
+        out.append((answer_mod.support(cs, hits), 0.0 if cos is None else cos,
+                    float(bool(answer_mod.missing_countries(plan, cs, hits)))))
+    return np.array(out, dtype=np.float64).reshape(-1, 3)
+
+
+def ruled(scores: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Scores with the country rule: a question whose named country is missing sits below any threshold."""
+    return np.where(s[:, 2] > 0, -np.inf, scores)
 
 
 def fit_weight(real: np.ndarray, off: np.ndarray, l2: float = 0.01) -> float:
@@ -99,15 +107,19 @@ def main() -> None:
     kb = KnowledgeBase.open(settings_from_env(data_dir=args.data_dir)).warm_up()
     key = kb.embedder(kb.settings.embedder).key
     data = {name: (real, off, signals(kb, real), signals(kb, off)) for name, (real, off) in splits().items()}
+    for name, (real, off, s_r, s_o) in data.items():
+        print(f"{name}: the country rule refuses {int(s_r[:, 2].sum())} of {len(real)} real and "
+              f"{int(s_o[:, 2].sum())} of {len(off)} off-topic questions")
     if args.save:
         saved = {name: {"real": dict(zip(r, s_r.tolist())), "offtopic": dict(zip(o, s_o.tolist()))}
                  for name, (r, o, s_r, s_o) in data.items()}
         Path(args.save).write_text(json.dumps(saved, ensure_ascii=False, indent=0), encoding="utf-8")
     _, _, t_real, t_off = data["tune"]
-    weight = fit_weight(t_real, t_off)
-    combined = {name: (s_r[:, 1] + weight * s_r[:, 0], s_o[:, 1] + weight * s_o[:, 0])
+    keep_r, keep_o = t_real[:, 2] == 0, t_off[:, 2] == 0     # the line is fitted where the rule leaves it to decide
+    weight = fit_weight(t_real[keep_r, :2], t_off[keep_o, :2])
+    combined = {name: (ruled(s_r[:, 1] + weight * s_r[:, 0], s_r), ruled(s_o[:, 1] + weight * s_o[:, 0], s_o))
                 for name, (_, _, s_r, s_o) in data.items()}
-    fitted = best_threshold(*combined["tune"])
+    fitted = best_threshold(*(np.where(np.isinf(v), -1.0, v) for v in combined["tune"]))
     in_use = answer_mod.REFUSAL_LINES.get(key)
     print(f"embedder {key}; fitted on the tuning split: similarity + {weight:.3f} x support >= {fitted:.4f} "
           f"(in use: {in_use})")
@@ -115,15 +127,22 @@ def main() -> None:
     for name, (real, off, s_r, s_o) in data.items():
         print(f"\n### {name}: {len(real)} real questions, {len(off)} off-topic\n")
         for label, (col, _) in signals_named.items():
-            t = best_threshold(*(v[:, col] for v in data["tune"][2:]))
-            a, r = rates(s_r[:, col], s_o[:, col], t)
-            print(f"- {label}, threshold {t:.4f} chosen on tuning: {a:.1%} answered, {r:.1%} refused")
+            for rule in (False, True):
+                tune = [ruled(v[:, col], v) if rule else v[:, col] for v in data["tune"][2:]]
+                t = best_threshold(*(np.where(np.isinf(v), -1.0, v) for v in tune))
+                a, r = rates(*((ruled(v[:, col], v) if rule else v[:, col]) for v in (s_r, s_o)), t)
+                print(f"- {label}{' + country rule' if rule else ''}, threshold {t:.4f} chosen on tuning: "
+                      f"{a:.1%} answered, {r:.1%} refused")
+        t_w = fit_weight(*(v[:, :2] for v in data["tune"][2:]))
+        plain = [v[:, 1] + t_w * v[:, 0] for v in data["tune"][2:]]
+        a, r = rates(s_r[:, 1] + t_w * s_r[:, 0], s_o[:, 1] + t_w * s_o[:, 0], best_threshold(*plain))
+        print(f"- combined without the country rule, fitted on tuning: {a:.1%} answered, {r:.1%} refused")
         c_real, c_off = combined[name]
         a, r = rates(c_real, c_off, fitted)
-        print(f"- combined, fitted on tuning: {a:.1%} answered, {r:.1%} refused\n")
+        print(f"- combined + country rule, fitted on tuning: {a:.1%} answered, {r:.1%} refused\n")
         if in_use:
             w_use, t_use = in_use
-            c_real, c_off = s_r[:, 1] + w_use * s_r[:, 0], s_o[:, 1] + w_use * s_o[:, 0]
+            c_real, c_off = ruled(s_r[:, 1] + w_use * s_r[:, 0], s_r), ruled(s_o[:, 1] + w_use * s_o[:, 0], s_o)
             grid = sorted({round(t_use + d * 0.005, 4) for d in range(-6, 7)})
             print(f"| threshold of similarity + {w_use} x support | real answered | off-topic refused |\n|---|---|---|")
             print("\n".join(curve_rows(c_real, c_off, grid, t_use)))

