@@ -1,8 +1,9 @@
 """Shared fixtures: the real corpus ingested once per test session, real models.
 
 Embeddings are cached (by content hash) under .cache/kb-test so a second run of
-the suite does not embed again; the knowledge base itself is rebuilt per session
-in a temporary data directory.
+the suite does not embed again; a fresh clone's cache starts with the corpus's
+vectors shipped in tests/data/corpus-vectors.npz (tests/shipped_vectors.py). The knowledge
+base itself is rebuilt per session in a temporary data directory.
 """
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from kb.settings import PROJECT_ROOT, Settings
 CACHE = Path(os.environ.get("KB_TEST_CACHE", PROJECT_ROOT / ".cache" / "kb-test"))
 CORPUS = PROJECT_ROOT / "corpus"
 REPORT = CORPUS / "zero-waste-cities-2024.txt"
+
+
+def pytest_sessionstart(session):
+    from shipped_vectors import seed   # tests/ is on sys.path (pytest prepends the conftest folder)
+
+    seed(CACHE / "embeddings.sqlite")
 
 
 def make_settings(data_dir: Path, **changes) -> Settings:

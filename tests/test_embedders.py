@@ -278,3 +278,26 @@ def test_optional_cross_lingual_embedder_adds_its_own_ranked_list(fast_settings)
     without = KnowledgeBase.open(settings.with_(xling_embedder="")).warm_up()
     assert "usem3" not in without.spaces and set(without._embedders) == {"hash"}
     assert len(without.rankings(english, "dense", None)) == 1
+
+
+# ------------------------------------------------------------------ shipped corpus vectors
+
+def test_shipped_corpus_vectors_cover_the_corpus_and_equal_the_model(kb):
+    """tests/data/corpus-vectors.npz (seeded into the session's cache) holds every passage of the corpus as
+    ingested today, and its vectors are what the model computes now (a stride of 8 passages re-embedded)."""
+    from shipped_vectors import SHIPPED
+
+    from kb.vocab import embedding_text
+
+    data = np.load(SHIPPED)
+    emb = kb.embedder(kb.settings.embedder)
+    assert str(data["model"]) == emb.key
+    shipped = dict(zip((str(h) for h in data["hash"]), data["vec"]))
+    texts = [embedding_text(p) for p in kb.catalog.iter_passage_rows()]
+    absent = [t for t in texts if EmbeddingCache.text_hash(t) not in shipped]
+    assert not absent, (f"{len(absent)} corpus passages are not in {SHIPPED.name}: the ingest changed; run "
+                        "python tests/shipped_vectors.py --from .cache/kb-test/embeddings.sqlite")
+    sample = texts[:: max(1, len(texts) // 8)][:8]
+    fresh = np.asarray(emb.embed_passages(sample), dtype=np.float32)
+    stored = np.vstack([shipped[EmbeddingCache.text_hash(t)] for t in sample])
+    assert np.min(np.sum(fresh * stored, axis=1)) >= 0.9999
