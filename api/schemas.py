@@ -168,6 +168,9 @@ class AskResponse(_Out):
                                                        "passage's (None for an embedder without a fitted line).")
     relevance: float | None = Field(None, description="similarity + weight x support: answered when it reaches "
                                                       "the threshold fitted on the tuning split (eval/RESULTS.md).")
+    missing: list[str] = Field(default_factory=list,
+                               description="Countries the question names that the passages found say nothing "
+                                           "about (the question is then not covered), e.g. 德国 (Germany).")
 
 
 # ------------------------------------------------------------------ browsing

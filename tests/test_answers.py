@@ -140,23 +140,23 @@ def test_an_embedder_without_a_fitted_line_refuses_on_support_alone(fast_setting
 
 
 def test_refusal_says_what_was_searched(kb):
-    result = answer(kb, "what is the capital of France")
+    result = answer(kb, "how do I bake sourdough bread at home")
     assert result["statements"] == [] and result["citations"] == [] and result["covered"] is False
     assert result["answer"].startswith("Not covered") and "Searched for" in result["answer"]
 
 
-@pytest.mark.parametrize("question, name", [("Germany's packaging law and its recycling quotas", "德国 (Germany)"),
-                                            ("日本的垃圾焚烧发电厂有多少座", "日本 (Japan)")])
-def test_a_country_the_passages_do_not_speak_of_is_refused_and_named(kb, question, name):
+@pytest.mark.parametrize("question, country", [("Germany's packaging law and its recycling quotas", "德国"),
+                                               ("日本的垃圾焚烧发电厂有多少座", "日本")])
+def test_a_country_the_passages_do_not_speak_of_is_refused_and_named(kb, question, country):
     result = answer(kb, question)
     assert result["covered"] is False and result["statements"] == []
-    assert name in result["answer"]
+    assert [m.split()[0] for m in result["missing"]] == [country] and country in result["answer"]
 
 
 def test_a_country_the_passages_speak_of_is_not_held_against_the_question(kb):
     """The report names a French company in a circular-economy park: a question about that is answered."""
     result = answer(kb, "French companies brought into circular economy industrial parks")
-    assert result["covered"] and any("法国" in c["text"] for c in result["results"])
+    assert result["covered"] and result["missing"] == []
 
 
 # ------------------------------------------------------------------ English gist
@@ -255,11 +255,11 @@ def test_answer_evaluation_measures(kb, tmp_path):
 
     gold = [q for q in read_jsonl("gold.jsonl") if q.get("type") == "precedent"][:2]
     (tmp_path / "real.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in gold), encoding="utf-8")
-    off = [{"query": "what is the capital of France", "split": "tune"}, {"query": "磷石膏", "split": "tune"}]
+    off = [{"query": "how do I bake sourdough bread at home", "split": "tune"}, {"query": "磷石膏", "split": "tune"}]
     (tmp_path / "off.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in off), encoding="utf-8")
     report = evaluate_answers(kb, [tmp_path / "real.jsonl"], tmp_path / "off.jsonl")["real"]
     assert report["real_questions"] == 2 and report["offtopic_questions"] == 2
-    assert report["refused"] == 0.5          # France refused, 磷石膏 answered
+    assert report["refused"] == 0.5          # the bread question refused, 磷石膏 answered
     assert report["citation_precision"] == 1.0
     assert report["precedent_questions"] >= 1 and 0 < report["place_recall"] <= 1
     assert report["english_statements"] == 0 or 0 < report["gist_coverage"] <= 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.countries import countries, mentions, named
+from kb.countries import countries, mentioned, mentions, named
 
 
 def codes(question: str) -> list[str]:
@@ -27,6 +27,12 @@ def test_a_question_names_countries_in_english_and_chinese(question, expected):
 
 @pytest.mark.parametrize("question", [
     "Inner Mongolia fly ash in eroded gullies",       # a gazetteer name holding a country's name
+    "Inner-Mongolia fly ash",
+    "New Mexico landfill rules",                      # an ISO 3166-2 subdivision holding a country's name
+    "Northern Ireland landfill tax",
+    "TELL US ABOUT WASTE SORTING",                    # shouted text has no abbreviations
+    "德、国的做法",                                     # a run of words must be adjacent in the text
+    "东洋镇垃圾分类",                                   # a country word followed by a place suffix
     "延边朝鲜族自治州垃圾分类",                          # 朝鲜族 is a word of its own
     "内蒙古 煤矸石",
     "turkey manure compost",                          # an ordinary word: counts only capitalised
@@ -53,3 +59,21 @@ def test_a_text_mentions_a_country_by_any_name():
     assert mentions(france, "引进香港中华煤气、法国苏伊士等国内外企业")
     assert mentions(france, "a French company")
     assert not mentions(france, "循环经济产业园遵循“三分建、七分管”的原则")
+
+
+def test_the_longest_name_wins():
+    assert codes("Papua New Guinea waste pickers") == ["PG"]
+    assert codes("South Sudan oil waste") == ["SS"]
+    assert codes("Guinea-Bissau") == ["GW"]
+    assert codes("印度尼西亚塑料垃圾") == ["ID"]
+    assert mentioned("印度尼西亚的做法") == {"ID"}
+
+
+def test_a_text_does_not_mention_a_country_inside_a_chinese_place_name():
+    assert mentioned("内蒙古自治区鄂尔多斯市") == set()
+    assert mentioned("大连市长海县") == set()
+
+
+def test_every_row_has_a_name():
+    assert all(c.zh and c.name for c in countries())
+    assert next(c for c in countries() if c.code == "KR").name.startswith("韩国")   # the common name first

@@ -14,6 +14,7 @@ translation) joined with the CC-CEDICT words that give a country's name as a sen
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from functools import cache, lru_cache
@@ -236,25 +237,36 @@ def build_gazetteer(sources: Path = SOURCES) -> str:
 
 # ------------------------------------------------------------------ countries
 
+_QUALIFIER = re.compile(r"\s*[(（][^)）]*[)）]")
+
+
 def _country_names(country) -> list[str]:
-    """A country's English names: ISO 3166-1's name, common and official names, and the name without its
-    comma-inverted qualifier ("Korea, Republic of" -> "Korea"), unambiguous ones only."""
+    """A country's English names: ISO 3166-1's name, common and official names, a parenthesised qualifier
+    dropped ("Cocos (Keeling) Islands" -> "Cocos Islands"); names with a comma-inverted qualifier ("Korea,
+    Republic of") are left out (their common name, "South Korea", stays)."""
     names = [country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)]
-    return [n for n in dict.fromkeys(n for n in names if n) if "," not in n]
+    names = [_QUALIFIER.sub("", n).strip() for n in names if n]
+    return [n for n in dict.fromkeys(names) if n and "," not in n]
 
 
 def build_countries(sources: Path = SOURCES) -> str:
     """Every country of ISO 3166-1 outside the gazetteer's country, and the groups of countries ISO reserves a
     code for (sources/reserved.tsv), with their English and Chinese names.
-    Chinese: ISO's zh_CN translation, and every CC-CEDICT word whose first sense (parentheses dropped) is one of
-    the country's English names. English: ISO's names, the first CC-CEDICT sense of the zh_CN name (Russia
-    for 俄罗斯), and a later sense of the same entry that is an abbreviation in capitals (EU, USA) or one
-    capitalised word starting as the country's name does (German after Germany). Left out: the gazetteer's own country, and a part of it that ISO lists on
-    its own (its zh_CN name starts with the country's, or the gazetteer knows it). `en_cased` holds the English
-    names that only count as written: abbreviations (US) and names that are also an ordinary English word
-    CC-CEDICT gives in lower case (turkey)."""
+
+    Chinese (`zh`, the most frequent word in jieba's dictionary first): ISO's zh_CN translation (a qualifier in
+    parentheses dropped), and every CC-CEDICT word whose first sense (parentheses dropped) is one of the
+    country's English names, unless that sense is marked slang, derogatory, old, dialect and the like. English: ISO's names, the first CC-CEDICT sense of the zh_CN name (Russia for
+    俄罗斯), and a later sense of the same entry that is an abbreviation in capitals (EU, USA) or one capitalised
+    word starting as the country's name does (German after Germany). `en_cased` holds the English names that only
+    count as written: abbreviations (US) and names that are also a word of an ordinary English sense CC-CEDICT
+    gives in lower case (turkey, guinea pig). `within`: other places whose English names hold one of the
+    country's (New Mexico, Papua New Guinea, Northern Ireland: ISO 3166-2 subdivisions and the other
+    countries), which are not that country. Left out: the gazetteer's own country, a part of it that ISO lists
+    on its own (its zh_CN name starts with the country's, or the gazetteer knows it), and a row with no Chinese
+    name."""
     import gettext
 
+    import jieba
     import pycountry
 
     zh_cn = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
@@ -262,17 +274,22 @@ def build_countries(sources: Path = SOURCES) -> str:
     for _, row in read_tsv(sources / "divisions.tsv", ("name",)):
         known.add(row["name"])
         known.update(a for a in row.get("aliases", "").split("|") if a)
-    plain = {word: [re.sub(r"\s*\([^)]*\)", "", sense).strip() for sense in senses]
-             for word, senses in _cedict_definitions().items() if re.fullmatch(r"[\u4e00-\u9fff]{2,}", word)}
+    register = re.compile(r"\([^)]*\b(?:slang|derog|propaganda|archaic|old|dialect|Internet|literary)\b", re.I)
+    plain = {word: [_QUALIFIER.sub("", sense).strip() for sense in senses]
+             for word, senses in _cedict_definitions().items()
+             if re.fullmatch(r"[\u4e00-\u9fff]{2,}", word) and not register.search(senses[0])}
     by_first: dict[str, list[str]] = {}
     for word, senses in plain.items():
         by_first.setdefault(senses[0], []).append(word)
     reserved = [SimpleNamespace(alpha_2=row["code"], name=row["name"])
                 for _, row in read_tsv(sources / "reserved.tsv", ("code", "name", "source"))]
-    ordinary = {sense for senses in plain.values() for sense in senses if sense.islower()}
-    out = ["code\ten\ten_cased\tzh"]
+    ordinary = {w for senses in plain.values() for sense in senses if sense.islower() for w in sense.split()}
+    jieba.setLogLevel(logging.WARNING)
+    freq = jieba.Tokenizer()
+    freq.initialize()
+    rows = []
     for country in sorted([*pycountry.countries, *reserved], key=lambda c: c.alpha_2):
-        iso, iso_zh = _country_names(country), zh_cn.gettext(country.name)
+        iso, iso_zh = _country_names(country), _QUALIFIER.sub("", zh_cn.gettext(country.name)).strip()
         if country.alpha_2 == "CN" or iso_zh.startswith("中国"):
             continue
         en, zh = list(iso), [iso_zh]
@@ -285,12 +302,18 @@ def build_countries(sources: Path = SOURCES) -> str:
                 en.extend(a for a in plain[word][1:] if re.fullmatch(r"[A-Z]{2,3}", a) or (
                     re.fullmatch(r"[A-Z][a-z]+", a) and any(a[:4] == n[:4] for n in iso)))
         zh = [z for z in dict.fromkeys(zh) if re.fullmatch(r"[\u4e00-\u9fff]{2,}", z)]
-        if any(z in known for z in zh):
+        if not zh or any(z in known for z in zh):
             continue
-        en = list(dict.fromkeys(en))
+        zh.sort(key=lambda z: -freq.FREQ.get(z, 0))   # stable: ties keep ISO's name first
+        rows.append((country.alpha_2, list(dict.fromkeys(en)), zh))
+    others = {sub.name for sub in pycountry.subdivisions} | {n for _, en, _ in rows for n in en}
+    out = ["code\ten\ten_cased\tzh\twithin"]
+    for code, en, zh in rows:
         cased = [n for n in en if n.isupper() or n.lower() in ordinary]
-        out.append(f"{country.alpha_2}\t{'|'.join(n for n in en if n not in cased)}\t{'|'.join(cased)}"
-                   f"\t{'|'.join(zh)}")
+        within = sorted(o for o in others if o not in en and any(
+            re.search(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])", o) for n in en))
+        out.append(f"{code}\t{'|'.join(n for n in en if n not in cased)}\t{'|'.join(cased)}\t{'|'.join(zh)}"
+                   f"\t{'|'.join(within)}")
     return "\n".join(out) + "\n"
 
 
