@@ -27,6 +27,7 @@ class Country:
     en_cased: tuple[str, ...]   # matched only as written (US, Turkey)
     zh: tuple[str, ...]         # the most common first
     within: tuple[str, ...]     # other places whose English names hold one of this country's
+    abbr: str = ""              # one-character abbreviations, as in 中日韩, 中欧
 
     @property
     def name(self) -> str:
@@ -39,10 +40,10 @@ class Country:
 def countries() -> tuple[Country, ...]:
     out = []
     for row in DATA.read_text(encoding="utf-8").splitlines()[1:]:
-        code, en, cased, zh, within = (row.split("\t") + [""] * 5)[:5]
+        code, en, cased, zh, within, abbr = (row.split("\t") + [""] * 6)[:6]
         split = lambda cell: tuple(filter(None, cell.split("|")))  # noqa: E731
         if split(zh):
-            out.append(Country(code, split(en), split(cased), split(zh), split(within)))
+            out.append(Country(code, split(en), split(cased), split(zh), split(within), abbr))
     return tuple(out)
 
 
@@ -78,6 +79,16 @@ def _english() -> tuple[re.Pattern, re.Pattern | None, dict[str, Country]]:
 def _chinese() -> tuple[re.Pattern, dict[str, Country]]:
     by_zh = {z: c for c in countries() for z in c.zh}
     return re.compile("|".join(re.escape(z) for z in sorted(by_zh, key=len, reverse=True))), by_zh
+
+
+@lru_cache(maxsize=1)
+def _compounds() -> tuple[re.Pattern, dict[str, set[str]]]:
+    """中 and a run of country abbreviations (中美, 中日韩, 中欧): char -> the codes it may stand for."""
+    by_char: dict[str, set[str]] = {}
+    for c in countries():
+        for ch in c.abbr:
+            by_char.setdefault(ch, set()).add(c.code)
+    return re.compile(f"中([{''.join(sorted(by_char))}]{{1,3}})"), by_char
 
 
 def _english_in(text: str) -> dict[str, Country]:
@@ -123,12 +134,14 @@ def named(question: str) -> list[Country]:
 
 
 def mentioned(text: str) -> set[str]:
-    """The codes of the countries a text (a passage's sentence) mentions: an English name, or a Chinese name
+    """The codes of the countries a text (a passage's sentence) mentions: an English name, a Chinese name
     anywhere outside the gazetteer's place names (内蒙古 is not 蒙古), the longest name first (印度尼西亚 is not
-    印度)."""
+    印度), or an abbreviation after 中 (中美 经贸, 中日韩 自贸区, 中欧 投资协定)."""
     pattern, by_zh = _chinese()
     spans = [m.span() for m in pattern.finditer(text)]
     codes = {by_zh[text[a:b]].code for a, b in (_outside_places(text, spans) if spans else [])}
+    compound, by_char = _compounds()
+    codes |= {code for m in compound.finditer(text) for ch in m.group(1) for code in by_char[ch]}
     return codes | set(_english_in(text))
 
 

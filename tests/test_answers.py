@@ -153,6 +153,16 @@ def test_a_country_the_passages_do_not_speak_of_is_refused_and_named(kb, questio
     assert [m.split()[0] for m in result["missing"]] == [country] and country in result["answer"]
 
 
+def test_the_country_rule_alone_refuses_none_of_the_answerable_country_questions(kb):
+    """eval/country_questions.jsonl: 39 questions the documents answer that name a country (or a group: the EU,
+    中日韩) or hold a lookalike (内蒙古, 非洲猪瘟), written by a helper from the corpus without seeing the code.
+    The rule may fire only where the similarity line refuses anyway."""
+    weight, threshold = REFUSAL_LINES[kb.embedder(kb.settings.embedder).key]
+    decided_by_the_rule = [q["query"] for q in read_jsonl("country_questions.jsonl")
+                           if (r := answer(kb, q["query"]))["missing"] and r["relevance"] >= threshold]
+    assert not decided_by_the_rule
+
+
 def test_a_country_the_passages_speak_of_is_not_held_against_the_question(kb):
     """The report names a French company in a circular-economy park: a question about that is answered."""
     result = answer(kb, "French companies brought into circular economy industrial parks")

@@ -77,3 +77,9 @@ def test_a_text_does_not_mention_a_country_inside_a_chinese_place_name():
 def test_every_row_has_a_name():
     assert all(c.zh and c.name for c in countries())
     assert next(c for c in countries() if c.code == "KR").name.startswith("韩国")   # the common name first
+
+
+def test_abbreviations_after_zhong_are_mentions():
+    """CC-CEDICT's one-character abbreviations, read after 中 as the reports write them."""
+    assert mentioned("推进中日韩自贸区、中欧投资协定谈判") == {"JP", "KR", "EU"}
+    assert mentioned("稳妥应对中美经贸摩擦") == {"US"}

@@ -261,7 +261,8 @@ def build_countries(sources: Path = SOURCES) -> str:
     count as written: abbreviations (US) and names that are also a word of an ordinary English sense CC-CEDICT
     gives in lower case (turkey, guinea pig). `within`: other places whose English names hold one of the
     country's (New Mexico, Papua New Guinea, Northern Ireland: ISO 3166-2 subdivisions and the other
-    countries), which are not that country. Left out: the gazetteer's own country, a part of it that ISO lists
+    countries), which are not that country. `abbr`: the single characters CC-CEDICT calls an abbreviation
+    for the country (日 for Japan), read in compounds such as 中日韩. Left out: the gazetteer's own country, a part of it that ISO lists
     on its own (its zh_CN name starts with the country's, or the gazetteer knows it), and a row with no Chinese
     name."""
     import gettext
@@ -307,14 +308,42 @@ def build_countries(sources: Path = SOURCES) -> str:
         zh.sort(key=lambda z: -freq.FREQ.get(z, 0))   # stable: ties keep ISO's name first
         rows.append((country.alpha_2, list(dict.fromkeys(en)), zh))
     others = {sub.name for sub in pycountry.subdivisions} | {n for _, en, _ in rows for n in en}
-    out = ["code\ten\ten_cased\tzh\twithin"]
+    abbr = _abbreviations(rows)
+    out = ["code\ten\ten_cased\tzh\twithin\tabbr"]
     for code, en, zh in rows:
         cased = [n for n in en if n.isupper() or n.lower() in ordinary]
         within = sorted(o for o in others if o not in en and any(
             re.search(rf"(?<![A-Za-z]){re.escape(n)}(?![A-Za-z])", o) for n in en))
         out.append(f"{code}\t{'|'.join(n for n in en if n not in cased)}\t{'|'.join(cased)}\t{'|'.join(zh)}"
-                   f"\t{'|'.join(within)}")
+                   f"\t{'|'.join(within)}\t{''.join(abbr.get(code, []))}")
     return "\n".join(out) + "\n"
+
+
+def _abbreviations(rows: list[tuple[str, list[str], list[str]]]) -> dict[str, list[str]]:
+    """Country code -> the single characters CC-CEDICT gives for it, as in 中日韩, 中欧: a character one of whose
+    senses writes one of the country's Chinese names ("日: abbr. for 日本, Japan"; "韩: Korea, esp. South Korea
+    大韩民国"), or is an abbreviation for its English name ("泰: abbr. for Thailand") or for a word one of its
+    names begins with ("欧: abbr. for 欧洲": 欧洲联盟)."""
+    by_zh = {z: code for code, _, zh in rows for z in zh}
+    by_en = {n: code for code, en, _ in rows for n in en}
+    out: dict[str, list[str]] = {}
+    for word, senses in _cedict_definitions().items():
+        if not re.fullmatch(r"[\u4e00-\u9fff]", word):
+            continue
+        for sense in senses:
+            words = [w.split("|")[-1] for w in re.findall(r"[\u4e00-\u9fff]+(?:\|[\u4e00-\u9fff]+)?", sense)]
+            codes = {by_zh[w] for w in words if w in by_zh}
+            m = re.match(r"(?:informal )?abbr\. for (?:the )?([A-Z][^,(\[\u4e00-\u9fff]*?)\s*(?:[\u4e00-\u9fff]|,|$)",
+                         sense)
+            if not codes and m and m.group(1).strip() in by_en:
+                codes = {by_en[m.group(1).strip()]}
+            if not codes and sense.startswith("abbr. for") and words and len(words[0]) >= 2:
+                codes = {c for z, c in by_zh.items() if z.startswith(words[0])}
+            for code in sorted(codes):
+                out.setdefault(code, [])
+                if word not in out[code]:
+                    out[code].append(word)
+    return out
 
 
 # ------------------------------------------------------------------ entry point
