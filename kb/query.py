@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kb.errors import BadInput
+from kb.countries import countries
 from kb.gazetteer import Place, gazetteer
 from kb.text import cjk_count, fold, segmenter
 
@@ -155,6 +156,9 @@ class Translator:
         gaz = gazetteer()
         for en, name in gaz.english_names().items():
             self.phrases.setdefault(_key(en), [(name, W_PLACE, "place")])
+        for country in countries():   # foreign places: South Korea -> 韩国, not 华南 + korea (names matched in any case)
+            for en in country.en:
+                self.phrases.setdefault(_key(en), [(country.zh[0], W_PLACE, "place")])
         self.max_words = max(len(k.split()) for k in self.phrases)
         self.synonyms: dict[str, list[str]] = {}
         for line in (DATA / "synonyms.tsv").read_text(encoding="utf-8").splitlines()[1:]:

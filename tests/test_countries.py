@@ -83,3 +83,9 @@ def test_abbreviations_after_zhong_are_mentions():
     """CC-CEDICT's one-character abbreviations, read after 中 as the reports write them."""
     assert mentioned("推进中日韩自贸区、中欧投资协定谈判") == {"JP", "KR", "EU"}
     assert mentioned("稳妥应对中美经贸摩擦") == {"US"}
+
+
+def test_english_country_names_translate_to_their_chinese_name(kb):
+    """The query translator knows the countries too: South Korea is 韩国, not South (华南) + an unknown word."""
+    plan = kb.plan("South Korea volume-based fee for food waste")
+    assert "韩国" in plan.expanded and "华南" not in plan.expanded
