@@ -22,7 +22,7 @@ from kb.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 PHOSPHOGYPSUM = "how are cities handling phosphogypsum"
-FLOOR_REFUSED, FLOOR_ANSWERED = 0.90, 0.90   # below the held-out figures in eval/RESULTS.md (98.3% / 96.8%)
+FLOOR_REFUSED, FLOOR_ANSWERED = 0.90, 0.90   # below the held-out figures in eval/RESULTS.md (98.3% / 95.8%)
 
 
 def read_jsonl(name: str) -> list[dict]:
