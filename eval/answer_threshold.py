@@ -53,9 +53,13 @@ def signals(kb: KnowledgeBase, questions: list[str]) -> np.ndarray:
     return np.array(out, dtype=np.float64).reshape(-1, 3)
 
 
+RULED_OUT = -2.0
+
+
 def ruled(scores: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Scores with the country rule: a question whose named country is missing sits below any threshold."""
-    return np.where(s[:, 2] > 0, -np.inf, scores)
+    """Scores with the country rule: a question whose named country is missing sits below any threshold
+    (every score here is at least -1: a cosine, plus a non-negative weight times a support in [0, 1])."""
+    return np.where(s[:, 2] > 0, RULED_OUT, scores)
 
 
 def fit_weight(real: np.ndarray, off: np.ndarray, l2: float = 0.01) -> float:
@@ -119,7 +123,7 @@ def main() -> None:
     weight = fit_weight(t_real[keep_r, :2], t_off[keep_o, :2])
     combined = {name: (ruled(s_r[:, 1] + weight * s_r[:, 0], s_r), ruled(s_o[:, 1] + weight * s_o[:, 0], s_o))
                 for name, (_, _, s_r, s_o) in data.items()}
-    fitted = best_threshold(*(np.where(np.isinf(v), -1.0, v) for v in combined["tune"]))
+    fitted = best_threshold(*combined["tune"])
     in_use = answer_mod.REFUSAL_LINES.get(key)
     print(f"embedder {key}; fitted on the tuning split: similarity + {weight:.3f} x support >= {fitted:.4f} "
           f"(in use: {in_use})")
@@ -129,7 +133,7 @@ def main() -> None:
         for label, (col, _) in signals_named.items():
             for rule in (False, True):
                 tune = [ruled(v[:, col], v) if rule else v[:, col] for v in data["tune"][2:]]
-                t = best_threshold(*(np.where(np.isinf(v), -1.0, v) for v in tune))
+                t = best_threshold(*tune)
                 a, r = rates(*((ruled(v[:, col], v) if rule else v[:, col]) for v in (s_r, s_o)), t)
                 print(f"- {label}{' + country rule' if rule else ''}, threshold {t:.4f} chosen on tuning: "
                       f"{a:.1%} answered, {r:.1%} refused")

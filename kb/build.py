@@ -355,7 +355,7 @@ def _index_passages(settings: Settings, db_path: Path, writer, doc_ids: list[str
                 vectors = {spec: cache.embed(e, texts, progress=pbar.update) for spec, e in embedders.items()}
                 writer.add([r for r, _ in batch], vectors)
     finally:
-        cache.conn.close()
+        cache.close()
     return {spec: e.key for spec, e in embedders.items()}
 
 

@@ -29,15 +29,11 @@ def seed(cache_path: Path, shipped: Path = SHIPPED) -> int:
     if not shipped.exists():
         return 0
     data = np.load(shipped)
-    model, hashes, vecs = str(data["model"]), data["hash"], data["vec"].astype(np.float32)
     cache = EmbeddingCache(cache_path)
-    with cache.conn:
-        before = cache.conn.total_changes
-        cache.conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?, ?, ?)",
-                               [(model, str(h), vecs.shape[1], v.tobytes()) for h, v in zip(hashes, vecs)])
-        added = cache.conn.total_changes - before
-    cache.conn.close()
-    return added
+    try:
+        return cache.put(str(data["model"]), list(data["hash"]), data["vec"], replace=False)
+    finally:
+        cache.close()
 
 
 def export(cache_path: Path, model: str, hashes: list[str], shipped: Path = SHIPPED, check=None) -> int:

@@ -99,6 +99,20 @@ class EmbeddingCache:
             self._move_aside(exc)
             self.conn = self._connect()
 
+    def put(self, model: str, hashes: list[str], vecs: np.ndarray, replace: bool = True) -> int:
+        """Store vectors under (model, text hash); without `replace`, rows already there are kept. Returns
+        how many rows were written."""
+        rows = [(model, str(h), vecs.shape[1], np.asarray(v, dtype=np.float32).tobytes())
+                for h, v in zip(hashes, vecs)]
+        with self._lock, self.conn:
+            before = self.conn.total_changes
+            self.conn.executemany(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO vectors VALUES (?, ?, ?, ?)",
+                                  rows)
+            return self.conn.total_changes - before
+
+    def close(self) -> None:
+        self.conn.close()
+
     @staticmethod
     def text_hash(text: str) -> str:
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
@@ -136,11 +150,7 @@ class EmbeddingCache:
             if vecs.shape[0] != len(idx) or not np.isfinite(vecs).all():
                 raise EmbeddingFailed(f"embedder {embedder.key} returned {vecs.shape[0]} vectors for {len(idx)} "
                                       "passages, or vectors that are not finite")
-            with self._lock, self.conn:
-                self.conn.executemany(
-                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                    [(embedder.key, hashes[i], vecs.shape[1], vecs[j].astype(np.float32).tobytes())
-                     for j, i in enumerate(idx)])
+            self.put(embedder.key, [hashes[i] for i in idx], vecs)
             for j, i in enumerate(idx):
                 found[hashes[i]] = vecs[j]
             if progress:

@@ -255,16 +255,16 @@ def build_countries(sources: Path = SOURCES) -> str:
 
     Chinese (`zh`, the most frequent word in jieba's dictionary first): ISO's zh_CN translation (a qualifier in
     parentheses dropped), and every CC-CEDICT word whose first sense (parentheses dropped) is one of the
-    country's English names, unless that sense is marked slang, derogatory, old, dialect and the like. English: ISO's names, the first CC-CEDICT sense of the zh_CN name (Russia for
-    俄罗斯), and a later sense of the same entry that is an abbreviation in capitals (EU, USA) or one capitalised
-    word starting as the country's name does (German after Germany). `en_cased` holds the English names that only
-    count as written: abbreviations (US) and names that are also a word of an ordinary English sense CC-CEDICT
-    gives in lower case (turkey, guinea pig). `within`: other places whose English names hold one of the
-    country's (New Mexico, Papua New Guinea, Northern Ireland: ISO 3166-2 subdivisions and the other
-    countries), which are not that country. `abbr`: the single characters CC-CEDICT calls an abbreviation
-    for the country (日 for Japan), read in compounds such as 中日韩. Left out: the gazetteer's own country, a part of it that ISO lists
-    on its own (its zh_CN name starts with the country's, or the gazetteer knows it), and a row with no Chinese
-    name."""
+    country's English names, unless that sense is marked slang, derogatory, old, dialect and the like.
+    English: ISO's names, the first CC-CEDICT sense of the zh_CN name (Russia for 俄罗斯), and a later sense of
+    the same entry that is an abbreviation in capitals (EU, USA) or one capitalised word starting as the
+    country's name does (German after Germany). `en_cased` holds the English names that only count as written:
+    abbreviations (US) and names that are also a word of an ordinary English sense CC-CEDICT gives in lower case
+    (turkey, guinea pig). `within`: other places whose English names hold one of the country's (New Mexico,
+    Papua New Guinea, Northern Ireland: ISO 3166-2 subdivisions and the other countries), which are not that
+    country. `abbr`: the single characters CC-CEDICT gives for the country (日 for Japan), read in compounds
+    such as 中日韩. Left out: the gazetteer's own country, a part of it that ISO lists on its own (its zh_CN
+    name starts with the country's, or the gazetteer knows it), and a row with no Chinese name."""
     import gettext
 
     import jieba
